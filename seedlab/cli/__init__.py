@@ -1,0 +1,54 @@
+"""The `seedlab` command: click groups only; each command calls one core function and prints."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from seedlab import __version__
+from seedlab.errors import SeedlabError
+
+
+class SeedlabGroup(click.Group):
+    """A click group that turns SeedlabError into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SeedlabError as exc:
+            if ctx.find_root().meta.get("seedlab.debug") or os.environ.get("SEEDLAB_DEBUG"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=SeedlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="seedlab")
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Teach a language model new knowledge and skills from a handful of examples.
+
+    Files live under $SEEDLAB_HOME when it is set, else in the XDG config, data and cache folders.
+    """
+    ctx.meta["seedlab.debug"] = debug
+
+
+def _register() -> None:
+    from seedlab.cli import config_cmd, demo_cmd, init_cmd, taxonomy_cmd
+
+    cli.add_command(init_cmd.init)
+    cli.add_command(config_cmd.config)
+    cli.add_command(taxonomy_cmd.taxonomy)
+    cli.add_command(demo_cmd.demo)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="seedlab")

@@ -1,0 +1,17 @@
+"""`seedlab demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path),
+              help="Scratch SEEDLAB_HOME for the demo (default: a new temporary folder).")
+def demo(home: Path | None) -> None:
+    """Run the whole seedlab workflow on the bundled examples in a scratch home."""
+    from seedlab.demo import run_demo
+
+    run_demo(home, click.echo)

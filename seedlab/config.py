@@ -1,0 +1,168 @@
+"""One typed config: every default lives here; YAML overrides it; CLI options override YAML."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seedlab.errors import ConfigError
+from seedlab.fsutil import write_text_atomic
+
+CONFIG_NAME = "config.yaml"
+
+
+@dataclass
+class TaxonomyConfig:
+    """Where the taxonomy lives and what `taxonomy diff` compares it against."""
+
+    path: str = "taxonomy"  # relative paths are under the data home
+    base: str = "auto"  # auto (origin/main, else the first commit) | empty | any git ref
+
+
+@dataclass
+class PathsConfig:
+    """Where generated data, checkpoints and cached models go (relative: under the data home)."""
+
+    datasets: str = "datasets"
+    checkpoints: str = "checkpoints"
+    docs: str = "docs"  # local git repositories of knowledge documents
+    models: str = "models"  # relative: under the cache home
+
+
+@dataclass
+class Config:
+    """The whole seedlab config."""
+
+    taxonomy: TaxonomyConfig = field(default_factory=TaxonomyConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where seedlab keeps its files: all under SEEDLAB_HOME when set, else the XDG directories."""
+
+    config_file: Path
+    data: Path
+    cache: Path
+
+    @classmethod
+    def current(cls) -> Home:
+        root = os.environ.get("SEEDLAB_HOME")
+        if root:
+            base = Path(root).expanduser().absolute()
+            return cls(base / CONFIG_NAME, base, base / "cache")
+        user = Path.home()
+        config = Path(os.environ.get("XDG_CONFIG_HOME") or user / ".config")
+        data = Path(os.environ.get("XDG_DATA_HOME") or user / ".local" / "share")
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or user / ".cache")
+        return cls(config / "seedlab" / CONFIG_NAME, data / "seedlab", cache / "seedlab")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A loaded config together with the home it resolves its relative paths against."""
+
+    config: Config
+    home: Home
+
+    def _under(self, value: str, root: Path) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else root / path
+
+    @property
+    def taxonomy_path(self) -> Path:
+        return self._under(self.config.taxonomy.path, self.home.data)
+
+    @property
+    def datasets_path(self) -> Path:
+        return self._under(self.config.paths.datasets, self.home.data)
+
+    @property
+    def checkpoints_path(self) -> Path:
+        return self._under(self.config.paths.checkpoints, self.home.data)
+
+    @property
+    def docs_path(self) -> Path:
+        return self._under(self.config.paths.docs, self.home.data)
+
+    @property
+    def models_path(self) -> Path:
+        return self._under(self.config.paths.models, self.home.cache)
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Load the config (defaults when the file does not exist) and the home it belongs to."""
+    home = Home.current()
+    path = config_file or home.config_file
+    if not path.exists():
+        if config_file is not None:
+            raise ConfigError(f"{path}: no such config file (create one with `seedlab config init`)")
+        return Settings(Config(), home)
+    return Settings(parse_config(path), home)
+
+
+def parse_config(path: Path) -> Config:
+    """Read one config file strictly: unknown keys and wrong types are errors naming key and file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        message = "not valid YAML; fix the syntax or rerun `seedlab config init --force`"
+        raise ConfigError(f"{path}{where}: {message}") from exc
+    if data is None:
+        return Config()
+    return _build(Config, data, "", path)
+
+
+def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:
+    # Hand-written rather than pydantic: the config is small, and this keeps start-up fast and the
+    # error text ours ("unknown key 'taxonomy.bse' ... did you mean 'base'?").
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: '{prefix.rstrip('.') or 'the top level'}' must be a mapping of keys")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; known keys: {', '.join(names)}"
+            raise ConfigError(f"{path}: unknown key '{prefix}{key}'{hint}")
+        values[key] = _coerce(hints[key], value, f"{prefix}{key}", path)
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, key: str, path: Path) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(typing.cast(type, hint), value, f"{key}.", path)
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for kind in allowed:
+        if kind is type(None) and value is None:
+            return None
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(kind, type) and type(value) is kind:
+            return value
+    wanted = " or ".join(getattr(k, "__name__", str(k)) for k in allowed)
+    raise ConfigError(f"{path}: key '{key}' must be {wanted}, got {type(value).__name__} {value!r}")
+
+
+def dump_config(config: Config) -> str:
+    """The config as YAML text, every key present."""
+    header = "# seedlab config: relative paths live under the data home (models: the cache home).\n"
+    return header + yaml.safe_dump(dataclasses.asdict(config), sort_keys=False)
+
+
+def write_config(path: Path, config: Config) -> None:
+    """Write the config atomically (write then rename)."""
+    write_text_atomic(path, dump_config(config))
