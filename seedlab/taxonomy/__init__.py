@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,13 +47,24 @@ class FileReport:
         return sum(p.level == "warning" for p in self.problems)
 
 
+PARALLEL_FROM = 64  # below this many files, starting worker processes costs more than it saves
+
+
 def validate_paths(paths: list[str]) -> list[FileReport]:
-    """Validate files as given and every qna.yaml/qna.yml under the given folders."""
-    reports = []
+    """Validate files as given and every qna.yaml/qna.yml under the given folders, in that order."""
+    files: list[tuple[Path, str]] = []
     for given in paths:
         root = Path(given)
-        files = [(root, given)] if not root.is_dir() else [
+        files += [(root, given)] if not root.is_dir() else [
             (f, str(Path(given) / f.relative_to(root))) for f in find_leaves(root)
         ]
-        reports += [FileReport(display, validate_file(f, display)) for f, display in files]
-    return reports
+    workers = os.cpu_count() or 1
+    if len(files) < PARALLEL_FROM or workers == 1:
+        return [_report(job) for job in files]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_report, files, chunksize=max(1, len(files) // (workers * 8))))
+
+
+def _report(job: tuple[Path, str]) -> FileReport:
+    path, display = job
+    return FileReport(display, validate_file(path, display))

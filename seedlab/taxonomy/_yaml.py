@@ -123,15 +123,20 @@ def _child(node: yaml.Node, step: Any) -> yaml.Node | None:
 def _expanded_size(root: yaml.Node) -> int:
     # Aliases make the node graph a DAG: count what a full expansion would build, memoised per node.
     sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # the nodes on the current path: meeting one again means a recursive alias
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
         if id(node) in sizes:
             continue
+        if not children_done and id(node) in open_nodes:
+            return MAX_NODES + 1  # `&a [*a]` contains itself: its expansion never ends
         kids = _children(node)
         if children_done or not kids:
             sizes[id(node)] = min(1 + sum(sizes[id(k)] for k in kids), MAX_NODES + 1)
+            open_nodes.discard(id(node))
             continue
+        open_nodes.add(id(node))
         stack.append((node, True))
         stack.extend((k, False) for k in kids if id(k) not in sizes)
     return sizes[id(root)]
@@ -170,5 +175,6 @@ def _duplicate_keys(root: yaml.Node, display: str) -> list[Problem]:
 
 def _position(raw: bytes, offset: int) -> tuple[int, int]:
     line = raw.count(b"\n", 0, offset) + 1
-    column = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+    # Count characters, not bytes, like the parser's marks: "é" before the bad byte is one column.
+    column = len(raw[raw.rfind(b"\n", 0, offset) + 1 : offset].decode("utf-8", "replace")) + 1
     return line, column
