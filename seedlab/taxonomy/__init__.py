@@ -56,7 +56,7 @@ def validate_paths(paths: list[str]) -> list[FileReport]:
     for given in paths:
         root = Path(given)
         files += [(root, given)] if not root.is_dir() else [
-            (f, str(Path(given) / f.relative_to(root))) for f in find_leaves(root)
+            (f, os.path.join(given, f.relative_to(root).as_posix())) for f in find_leaves(root)
         ]
     workers = os.cpu_count() or 1
     if len(files) < PARALLEL_FROM or workers == 1:

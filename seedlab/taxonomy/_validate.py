@@ -174,7 +174,7 @@ def _extra_checks(data: dict[str, Any], root: yaml.Node, display: str, text: str
                 message = f"document.patterns[{i}]: {pattern!r} leaves the repository; use a path relative to its root"
                 problems.append(_at(display, node, "error", message))
         if not (document.get("repo") and document.get("commit")):
-            node = node_at(root, ["document"])
+            node = key_node(root, "document") or root
             message = "document: set repo and commit; seedlab reads the documents from that repository at that commit"
             problems.append(_at(display, node, "warning", message))
     seeds = data.get("seed_examples")
