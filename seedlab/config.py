@@ -38,11 +38,54 @@ class PathsConfig:
 
 
 @dataclass
+class ModelConfig:
+    """Which model chat, serve and the trainer use when no --model is given."""
+
+    default: str = "smollm2-135m-instruct"  # a registry name, a .gguf file or a Hugging Face folder
+
+
+@dataclass
+class LlamaCppConfig:
+    """The embedded llama.cpp backend."""
+
+    n_ctx: int = 4096  # context window in tokens
+    n_batch: int = 512  # prompt tokens processed per step
+    threads: int = 0  # 0: every core this process may use
+    slots: int = 1  # model copies decoding in parallel; the cores are shared among them
+
+
+@dataclass
+class EndpointConfig:
+    """An OpenAI-compatible server to use instead of the embedded model (`--endpoint-url` overrides url)."""
+
+    url: str | None = None  # e.g. http://127.0.0.1:8000/v1
+    model: str | None = None  # the server's model name; None: the first one it lists
+    api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding the key
+    concurrency: int = 8  # requests in flight
+    timeout_s: float = 120.0
+    max_retries: int = 3  # retries on connection errors, 429 and 5xx, with exponential backoff
+
+
+@dataclass
+class ServeConfig:
+    """`seedlab model serve`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_prompts: bool = True
+    prompt_log: str = "logs/prompts.jsonl"  # relative: under the data home
+
+
+@dataclass
 class Config:
     """The whole seedlab config."""
 
     taxonomy: TaxonomyConfig = field(default_factory=TaxonomyConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    llama_cpp: LlamaCppConfig = field(default_factory=LlamaCppConfig)
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
 
 @dataclass(frozen=True)
@@ -96,6 +139,10 @@ class Settings:
     @property
     def models_path(self) -> Path:
         return self._under(self.config.paths.models, self.home.cache)
+
+    @property
+    def prompt_log_path(self) -> Path:
+        return self._under(self.config.serve.prompt_log, self.home.data)
 
 
 def load_settings(config_file: Path | None = None) -> Settings:

