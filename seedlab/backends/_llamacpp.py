@@ -68,11 +68,14 @@ class LlamaCppBackend:
 
     def stream(self, request: Request) -> Iterator[str]:
         with self._slot() as llm:
-            for chunk in self._call(llm, request, 0, stream=True):
-                choice = chunk["choices"][0]
-                text = choice.get("text") if request.prompt is not None else choice["delta"].get("content")
-                if text:
-                    yield text
+            try:
+                for chunk in self._call(llm, request, 0, stream=True):
+                    choice = chunk["choices"][0]
+                    text = choice.get("text") if request.prompt is not None else choice["delta"].get("content")
+                    if text:
+                        yield text
+            except ValueError as exc:  # a streamed call checks the prompt's size when the first chunk is asked for
+                raise self._context_error(exc) from exc
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` under this model's tokenizer."""
@@ -105,7 +108,10 @@ class LlamaCppBackend:
                 return llm.create_completion(request.prompt, **options)
             return llm.create_chat_completion(messages=request.messages, **options)
         except ValueError as exc:  # llama-cpp-python's error for prompts over the context size
-            raise ModelError(f"{self.model_id}: {exc}; shorten the prompt or raise llama_cpp.n_ctx") from exc
+            raise self._context_error(exc) from exc
+
+    def _context_error(self, exc: ValueError) -> ModelError:
+        return ModelError(f"{self.model_id}: {exc}; shorten the prompt or raise llama_cpp.n_ctx")
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
         from llama_cpp import LlamaGrammar

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
 import threading
 import time
@@ -110,7 +111,8 @@ def create_app(backend: Backend, api_key: str | None = None, prompt_log: Path | 
         messages = [m.model_dump() for m in body.messages]
         generation = _prepare(body, log, request_id, "chat", {"messages": messages}, messages=messages)
         if body.stream:
-            return _sse(_chat_chunks(backend, generation, request_id))
+            pieces = await run_in_threadpool(_start_stream, backend, generation)
+            return _sse(_chat_chunks(backend, pieces, request_id))
         result = await run_in_threadpool(_complete, backend, generation)
         choices = [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": reason or "stop"}
                    for i, (text, reason) in enumerate(zip(result.texts, _reasons(result), strict=True))]
@@ -122,7 +124,8 @@ def create_app(backend: Backend, api_key: str | None = None, prompt_log: Path | 
         request_id = f"cmpl-{uuid.uuid4().hex}"
         generation = _prepare(body, log, request_id, "completions", {"prompt": body.prompt}, prompt=body.prompt)
         if body.stream:
-            return _sse(_completion_chunks(backend, generation, request_id))
+            pieces = await run_in_threadpool(_start_stream, backend, generation)
+            return _sse(_completion_chunks(backend, pieces, request_id))
         result = await run_in_threadpool(_complete, backend, generation)
         choices = [{"index": i, "text": text, "finish_reason": reason or "stop"}
                    for i, (text, reason) in enumerate(zip(result.texts, _reasons(result), strict=True))]
@@ -178,6 +181,16 @@ def _complete(backend: Backend, generation: GenRequest) -> Any:
         raise ApiError(400, str(exc)) from exc
 
 
+def _start_stream(backend: Backend, generation: GenRequest) -> Iterator[str]:
+    # Take the first piece before answering, so an error such as a too-long prompt is a 400, not a cut stream.
+    pieces = iter(backend.stream(generation))
+    try:
+        first = next(pieces, None)
+    except ModelError as exc:
+        raise ApiError(400, str(exc)) from exc
+    return pieces if first is None else itertools.chain([first], pieces)
+
+
 def _reasons(result: Any) -> list[str]:
     return list(result.finish_reasons) + ["stop"] * (len(result.texts) - len(result.finish_reasons))
 
@@ -198,19 +211,19 @@ def _sse(events: Iterator[dict[str, Any]]) -> StreamingResponse:
     return StreamingResponse(lines(), media_type="text/event-stream")
 
 
-def _chat_chunks(backend: Backend, generation: GenRequest, request_id: str) -> Iterator[dict[str, Any]]:
+def _chat_chunks(backend: Backend, pieces: Iterator[str], request_id: str) -> Iterator[dict[str, Any]]:
     def chunk(delta: dict[str, str], finish: str | None) -> dict[str, Any]:
         return {"id": request_id, "object": "chat.completion.chunk", "created": int(time.time()),
                 "model": backend.model_id, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
     yield chunk({"role": "assistant"}, None)
-    for piece in backend.stream(generation):
+    for piece in pieces:
         yield chunk({"content": piece}, None)
     yield chunk({}, "stop")
 
 
-def _completion_chunks(backend: Backend, generation: GenRequest, request_id: str) -> Iterator[dict[str, Any]]:
-    for piece in backend.stream(generation):
+def _completion_chunks(backend: Backend, pieces: Iterator[str], request_id: str) -> Iterator[dict[str, Any]]:
+    for piece in pieces:
         yield {"id": request_id, "object": "text_completion", "created": int(time.time()), "model": backend.model_id,
                "choices": [{"index": 0, "text": piece, "finish_reason": None}]}
     yield {"id": request_id, "object": "text_completion", "created": int(time.time()), "model": backend.model_id,

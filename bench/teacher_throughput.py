@@ -1,0 +1,95 @@
+"""Generation speed of seedlab's llama.cpp backend against raw llama-cpp-python calls, in one run.
+
+Prints generated tokens/s of each, their ratio (target: seedlab >= 0.95 x raw), and the speed-up of
+parallel decoding (2 model slots of 1 thread each, against 1 slot of 2 threads) over one stream.
+Run: .venv/bin/python bench/teacher_throughput.py [--prompts N] [--max-tokens N] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from seedlab.backends import Request, resolve_model
+from seedlab.backends._llamacpp import LlamaCppBackend, available_cores
+from seedlab.config import load_settings
+
+TOPICS = ["a lighthouse keeper", "volcanoes", "bread baking", "the moon", "a chess opening", "bees",
+          "river ferries", "winter gardens", "paper maps", "old clocks", "sea salt", "mountain huts"]
+
+
+def requests(count: int, max_tokens: int) -> list[Request]:
+    return [Request(messages=[{"role": "user", "content": f"Write a short paragraph about {TOPICS[i % len(TOPICS)]}."}],
+                    max_tokens=max_tokens, temperature=0.7, seed=100 + i) for i in range(count)]
+
+
+def raw_llama(path: Path, reqs: list[Request], threads: int, n_ctx: int, n_batch: int) -> tuple[int, float]:
+    """The same requests through llama_cpp.Llama directly: (generated tokens, seconds)."""
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_threads=threads,
+                n_threads_batch=threads, seed=0, verbose=False)
+    start = time.perf_counter()
+    tokens = 0
+    for r in reqs:
+        out = llm.create_chat_completion(messages=r.messages, max_tokens=r.max_tokens, temperature=r.temperature,
+                                         top_p=r.top_p, seed=r.seed, stop=None)
+        tokens += out["usage"]["completion_tokens"]
+    seconds = time.perf_counter() - start
+    llm.close()
+    return tokens, seconds
+
+
+def seedlab_backend(path: Path, reqs: list[Request], threads: int, n_ctx: int, n_batch: int,
+                    slots: int = 1) -> tuple[int, float]:
+    backend = LlamaCppBackend(path, n_ctx=n_ctx, n_batch=n_batch, threads=threads, slots=slots)
+    start = time.perf_counter()
+    results = backend.complete(reqs)
+    seconds = time.perf_counter() - start
+    backend.close()
+    return sum(r.completion_tokens for r in results), seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prompts", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported")
+    args = parser.parse_args()
+    settings = load_settings()
+    path = resolve_model(settings.config.model.default, settings.models_path).path
+    llama = settings.config.llama_cpp
+    cores = llama.threads or available_cores()
+    reqs = requests(args.prompts, args.max_tokens)
+
+    raw_rates, ours_rates = [], []
+    for _ in range(args.rounds):  # alternate so drift in machine load hits both alike
+        tokens, seconds = raw_llama(path, reqs, cores, llama.n_ctx, llama.n_batch)
+        raw_rates.append(tokens / seconds)
+        tokens, seconds = seedlab_backend(path, reqs, cores, llama.n_ctx, llama.n_batch)
+        ours_rates.append(tokens / seconds)
+    raw, ours = statistics.median(raw_rates), statistics.median(ours_rates)
+    print(f"model {path.name}, {cores} threads, {args.prompts} prompts x {args.max_tokens} max tokens, "
+          f"median of {args.rounds} rounds")
+    print(f"{'path':34} {'tokens/s':>9}")
+    print(f"{'raw llama-cpp-python':34} {raw:9.1f}")
+    print(f"{'seedlab LlamaCppBackend':34} {ours:9.1f}")
+    print(f"ratio seedlab/raw: {ours / raw:.3f} (target >= 0.95: {'met' if ours / raw >= 0.95 else 'MISSED'})")
+
+    if cores >= 2:
+        one_rates, par_rates = [], []
+        for _ in range(args.rounds):
+            tokens, seconds = seedlab_backend(path, reqs, cores, llama.n_ctx, llama.n_batch, slots=1)
+            one_rates.append(tokens / seconds)
+            tokens, seconds = seedlab_backend(path, reqs, cores, llama.n_ctx, llama.n_batch, slots=cores)
+            par_rates.append(tokens / seconds)
+        one, par = statistics.median(one_rates), statistics.median(par_rates)
+        print(f"{'one stream (1 slot x ' + str(cores) + ' threads)':34} {one:9.1f}")
+        print(f"{'parallel (' + str(cores) + ' slots x 1 thread)':34} {par:9.1f}")
+        print(f"parallel decoding speed-up: {par / one:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

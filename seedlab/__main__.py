@@ -1,0 +1,5 @@
+"""`python -m seedlab` runs the CLI."""
+
+from seedlab.cli import main
+
+main()

@@ -1,0 +1,142 @@
+"""The real default model, end to end: chat, constrained JSON, serve over HTTP, GGUF -> HF conversion."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from seedlab.backends import DEFAULT_MODEL, Request, resolve_model
+from seedlab.backends._convert import hf_copy
+from seedlab.backends._llamacpp import LlamaCppBackend
+from seedlab.backends._openai import OpenAIBackend
+from seedlab.cli import cli
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return resolve_model(DEFAULT_MODEL, tmp_path_factory.mktemp("cache")).path
+
+
+@pytest.fixture(scope="module")
+def backend(model_path: Path) -> LlamaCppBackend:
+    return LlamaCppBackend(model_path, DEFAULT_MODEL, n_ctx=2048)
+
+
+def test_chat_one_question_offline() -> None:
+    result = CliRunner().invoke(cli, ["model", "chat", "-q", "What is the capital of France?", "--max-tokens", "40"])
+    assert result.exit_code == 0, result.output
+    assert len(result.output.strip()) > 5 and "Traceback" not in result.output
+
+
+def test_samples_differ_and_seeds_repeat(backend: LlamaCppBackend) -> None:
+    request = Request(messages=[{"role": "user", "content": "Name a colour."}], n=3, temperature=1.0,
+                      max_tokens=12, seed=7)
+    first, again = backend.complete([request])[0], backend.complete([request])[0]
+    assert len(first.texts) == 3 and len(set(first.texts)) > 1
+    assert first.texts == again.texts
+    assert first.completion_tokens > 0 and first.prompt_tokens > 0
+
+
+def test_json_schema_constrains_output(backend: LlamaCppBackend) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+              "required": ["city", "population"]}
+    request = Request(messages=[{"role": "user", "content": "Describe a city as JSON."}], n=2, json_schema=schema,
+                      max_tokens=60, seed=1)
+    for text in backend.complete([request])[0].texts:
+        data = json.loads(text)
+        assert isinstance(data["city"], str) and isinstance(data["population"], int)
+
+
+def test_parallel_slots_answer_every_request(model_path: Path) -> None:
+    slots = LlamaCppBackend(model_path, n_ctx=1024, slots=2)
+    requests = [Request(prompt=f"Number {i}:", max_tokens=5, seed=i) for i in range(4)]
+    results = slots.complete(requests)
+    slots.close()
+    assert len(results) == 4 and all(r.completion_tokens > 0 for r in results)
+
+
+def test_cut_short_model_file_is_one_clear_line(model_path: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(model_path.read_bytes()[: 20 << 20])
+    result = CliRunner().invoke(cli, ["model", "chat", "-q", "hi", "--model", str(cut)])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: llama.cpp cannot load") and result.output.count("\n") == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_answers_openai_clients_and_logs_prompts(seedlab_home: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "SEEDLAB_HOME": str(seedlab_home), "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "seedlab", "model", "serve", "--port", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # wait for the model to load: poll with a deadline
+            try:
+                if httpx.get(f"{url}/models", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+
+        client = OpenAIBackend(url, concurrency=8)
+        assert client.model_id == DEFAULT_MODEL
+        requests = [Request(messages=[{"role": "user", "content": f"Say the number {i}."}], max_tokens=16, seed=i)
+                    for i in range(8)]
+        results = client.complete(requests)
+        assert len(results) == 8 and all(r.texts[0] for r in results)
+        streamed = "".join(client.stream(Request(prompt="One, two,", max_tokens=6, seed=0)))
+        assert streamed
+
+        bad_json = httpx.post(f"{url}/chat/completions", content=b"{not json", timeout=10)
+        unknown = httpx.post(f"{url}/chat/completions", timeout=10,
+                             json={"model": "nope", "messages": [{"role": "user", "content": "hi"}]})
+        no_messages = httpx.post(f"{url}/chat/completions", json={"max_tokens": 5}, timeout=10)
+        assert (bad_json.status_code, unknown.status_code, no_messages.status_code) == (400, 404, 400)
+        assert "not valid JSON" in bad_json.json()["error"]["message"]
+        assert server.poll() is None  # still serving after bad input
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert f"serving {DEFAULT_MODEL} at {url}" in output and "Traceback" not in output
+    lines = (seedlab_home / "logs" / "prompts.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 9  # 8 chat requests and one completion; invalid requests are not logged
+    asked = {r["messages"][0]["content"] for r in records if "messages" in r}
+    assert asked == {f"Say the number {i}." for i in range(8)}
+    assert all(r["id"] and r["time"] for r in records)
+
+
+def test_gguf_converts_once_to_hf_and_generates(model_path: Path, seedlab_home: Path) -> None:
+    from seedlab.backends._hf import TransformersBackend
+
+    cache = seedlab_home / "cache" / "models"
+    ref = resolve_model(DEFAULT_MODEL, cache)
+    folder = hf_copy(ref, cache)
+    assert (folder / "config.json").is_file() and "quantization_config" not in (folder / "config.json").read_text()
+    written = (folder / "model.safetensors").stat().st_mtime_ns
+    assert hf_copy(ref, cache) == folder  # cached: the second call converts nothing
+    assert (folder / "model.safetensors").stat().st_mtime_ns == written
+    hf = TransformersBackend(folder)
+    request = Request(messages=[{"role": "user", "content": "Say hello."}], max_tokens=8, seed=0)
+    assert hf.complete([request])[0].texts[0].strip()
+    listing = CliRunner().invoke(cli, ["model", "list"])
+    assert "cached" in listing.output
