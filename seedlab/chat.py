@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from seedlab.backends import Backend, Message, Request
+from seedlab.backends import Backend, Message, ModelError, Request
 
 HELP = "Type a message; /clear forgets the conversation, /exit (or Ctrl-D) leaves."
 
@@ -43,5 +43,9 @@ def chat_loop(backend: Backend, system: str | None, max_tokens: int, temperature
             continue
         if not line.strip():
             continue
-        answer = ask(backend, history, line, max_tokens, temperature, write, seed)
+        try:
+            answer = ask(backend, history, line, max_tokens, temperature, write, seed)
+        except ModelError as exc:  # e.g. the conversation outgrew the context: keep the session alive
+            write(f"error: {exc}; /clear starts over\n")
+            continue
         history += [{"role": "user", "content": line}, {"role": "assistant", "content": answer}]

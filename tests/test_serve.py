@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from helpers import ServerThread
 
 from seedlab.backends import FakeBackend, ModelError, Request, Result
 from seedlab.serve import is_loopback
 from seedlab.serve.app import create_app
-from helpers import ServerThread
 
 CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
@@ -44,7 +44,7 @@ def sse_events(text: str) -> list[Any]:
     return events
 
 
-def error_of(response: httpx.Response) -> str:
+def error_of(response: Any) -> str:
     body = response.json()
     assert set(body) == {"error"}
     message = body["error"]["message"]
@@ -225,7 +225,8 @@ class TooLong(FakeBackend):
 @pytest.mark.parametrize("stream", [False, True])
 def test_backend_model_error_is_400_with_its_message(stream: bool) -> None:
     client = client_for(TooLong())  # raise_server_exceptions: an escaped exception fails the test
-    for path, body in [(CHAT, {"messages": HELLO}), (COMPLETIONS, {"prompt": "p"})]:
+    bodies: list[tuple[str, dict[str, Any]]] = [(CHAT, {"messages": HELLO}), (COMPLETIONS, {"prompt": "p"})]
+    for path, body in bodies:
         response = client.post(path, json={**body, "stream": stream})
         assert response.status_code == 400
         assert "shorten the prompt" in error_of(response)
@@ -353,3 +354,11 @@ def test_loopback_hosts(host: str) -> None:
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.1", "example.com", "::", "10.0.0.1", ""])
 def test_non_loopback_hosts(host: str) -> None:
     assert not is_loopback(host)
+
+
+def test_content_given_as_text_parts_is_joined() -> None:
+    backend = FakeBackend()
+    parts = [{"type": "text", "text": "Hello, "}, {"type": "text", "text": "world"}]
+    response = client_for(backend).post("/v1/chat/completions", json={"messages": [{"role": "user", "content": parts}]})
+    assert response.status_code == 200
+    assert backend.requests[0].messages == [{"role": "user", "content": "Hello, world"}]

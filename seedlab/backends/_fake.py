@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +35,7 @@ class FakeBackend:
         return results
 
     def stream(self, request: Request) -> Iterator[str]:
-        text = self.complete([Request(messages=request.messages, prompt=request.prompt, seed=request.seed)])[0].texts[0]
+        text = self.complete([dataclasses.replace(request, n=1)])[0].texts[0]
         for i, word in enumerate(text.split(" ")):
             yield word if i == 0 else " " + word
 

@@ -22,9 +22,20 @@ from seedlab.backends import Backend, ModelError
 from seedlab.backends import Request as GenRequest
 
 
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["text"]
+    text: str
+
+
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant", "developer", "tool"]
-    content: str
+    content: str | list[TextPart]  # some clients send a list of text parts
+
+    def plain(self) -> dict[str, str]:
+        text = self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+        return {"role": self.role, "content": text}
 
 
 class _Sampling(BaseModel):
@@ -108,7 +119,7 @@ def create_app(backend: Backend, api_key: str | None = None, prompt_log: Path | 
     async def chat(request: Request) -> Any:
         body = await _parse(request, ChatBody)
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
-        messages = [m.model_dump() for m in body.messages]
+        messages = [m.plain() for m in body.messages]
         generation = _prepare(body, log, request_id, "chat", {"messages": messages}, messages=messages)
         if body.stream:
             pieces = await run_in_threadpool(_start_stream, backend, generation)
