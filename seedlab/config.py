@@ -77,6 +77,22 @@ class ServeConfig:
 
 
 @dataclass
+class SdgConfig:
+    """`seedlab data generate`."""
+
+    teacher: str = "smollm2-135m-instruct"  # the model that writes and judges the data
+    templates: str = "auto"  # a shipped template set (auto: the one for the teacher) or a .yaml path
+    scale: int = 4  # new samples aimed for per seed example (knowledge: per seed question)
+    pipeline: str = "full"  # full: with judges; simple: without
+    judge_threshold: int = 2  # keep skill pairs the judge rates at least this (1-3)
+    replay_fraction: float = 0.2  # share of the knowledge samples replayed in skills.jsonl
+    seed: int = 0
+    max_rounds: int = 3  # generation rounds per leaf while it is short of its target
+    chunk_tokens: int = 256  # knowledge chunk size in teacher tokens
+    chunk_overlap: int = 48  # tokens a chunk repeats from the one before
+
+
+@dataclass
 class Config:
     """The whole seedlab config."""
 
@@ -86,6 +102,7 @@ class Config:
     llama_cpp: LlamaCppConfig = field(default_factory=LlamaCppConfig)
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    sdg: SdgConfig = field(default_factory=SdgConfig)
 
 
 @dataclass(frozen=True)

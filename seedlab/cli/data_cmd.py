@@ -1,0 +1,96 @@
+"""`seedlab data generate|list|show`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def data() -> None:
+    """Generate training data from the taxonomy, and inspect earlier runs."""
+
+
+@data.command()
+@click.option("--taxonomy-base", help="Git ref to diff against, or 'empty' for every leaf (default: config).")
+@click.option("--scale", type=click.IntRange(1), help="New samples aimed for per seed example (default: config).")
+@click.option("--pipeline", type=click.Choice(["full", "simple"]), help="full judges every sample; simple does not.")
+@click.option("--workers", type=click.IntRange(1), help="Requests in flight (an endpoint; default: its concurrency).")
+@click.option("--teacher", help="Teacher model reference (default: sdg.teacher), or the endpoint's model name.")
+@click.option("--endpoint-url", help="An OpenAI-compatible server to use as the teacher.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars, only the final line.")
+def generate(taxonomy_base: str | None, scale: int | None, pipeline: str | None, workers: int | None,
+             teacher: str | None, endpoint_url: str | None, quiet: bool) -> None:
+    """Expand the new or changed leaves into training data; rerunning the same command resumes it."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+    from seedlab.config import load_settings
+    from seedlab.sdg import GenerateOptions, generate, render_table
+
+    options = GenerateOptions(taxonomy_base, scale, pipeline, workers, teacher, endpoint_url)
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=quiet) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(leaf: str, done: int, total: int) -> None:
+            if leaf not in tasks:
+                tasks[leaf] = bars.add_task(leaf, total=total)
+            bars.update(tasks[leaf], completed=done, total=total)
+
+        result = generate(load_settings(), options, progress=progress)
+    if not quiet:
+        Console().print(render_table(result.stats))
+    for leaf, reason in result.empty_leaves:
+        click.echo(f"warning: {leaf} produced no samples; most dropped at {reason}", err=True)
+    files = result.stats["files"]
+    click.echo(f"{result.run_dir}: knowledge.jsonl {files['knowledge.jsonl']} samples, skills.jsonl "
+               f"{files['skills.jsonl']} ({files['replayed_knowledge']} replayed knowledge); "
+               f"next: seedlab model train --data {result.run_dir.name}")
+
+
+@data.command("list")
+def list_runs() -> None:
+    """The generation runs: date, status, leaves and sample counts."""
+    from seedlab.config import load_settings
+    from seedlab.sdg import run_summary
+
+    root = load_settings().datasets_path
+    runs = sorted(p.parent for p in root.glob("*/run.json"))
+    if not runs:
+        click.echo(f"no runs in {root}; create one with `seedlab data generate`")
+        return
+    click.echo(f"{'run':18} {'status':9} {'leaves':>6} {'knowledge':>9} {'skills':>7}  created")
+    for run in runs:
+        info = run_summary(run)
+        files = info["stats"].get("files", {})
+        click.echo(f"{run.name:18} {info.get('status', '?'):9} {len(info.get('leaves', [])):>6} "
+                   f"{files.get('knowledge.jsonl', '-'):>9} {files.get('skills.jsonl', '-'):>7}  {info.get('created')}")
+
+
+@data.command()
+@click.argument("run")
+@click.option("--samples", "count", default=3, show_default=True, help="Samples to print from each file.")
+def show(run: str, count: int) -> None:
+    """The drop table of a run and a few of its samples."""
+    from rich.console import Console
+
+    from seedlab.config import load_settings
+    from seedlab.errors import SeedlabError
+    from seedlab.sdg import render_table, run_summary
+
+    folder = Path(run) if Path(run).is_dir() else load_settings().datasets_path / run
+    info = run_summary(folder)
+    if not info.get("stats"):
+        raise SeedlabError(f"{run}: no finished run there; `seedlab data list` shows the runs")
+    Console().print(render_table(info["stats"]))
+    for name in ("knowledge.jsonl", "skills.jsonl"):
+        lines = (folder / name).read_text(encoding="utf-8").splitlines()[:count]
+        click.echo(f"--- {name}")
+        for line in lines:
+            sample = json.loads(line)
+            turns = " | ".join(f"{m['role']}: {m['content'][:160]!r}" for m in sample["messages"])
+            click.echo(f"{turns}\n    metadata: {json.dumps(sample['metadata'])[:300]}")

@@ -1,0 +1,76 @@
+"""Plain-text helpers for SDG: sentences, content words, overlap, and near-duplicate tests."""
+
+from __future__ import annotations
+
+import re
+
+# Small and fixed on purpose: enough to tell content words from glue words in English questions.
+_GLUE = (
+    "a an the and or but if of to in on at by for with from as is are was were be been being it its this that "
+    "these those there here what which who whom whose when where why how do does did done have has had not no "
+    "can could may might must shall should will would about into over under than then so such each every any "
+    "some many much more most other also only very just their they them he she his her we our you your i me my "
+    "one two per up down out off again all both few own same too s t"
+)
+STOPWORDS = frozenset(_GLUE.split())
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d[\d,.]*\d|\d")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(])")
+PRONOUN_START = re.compile(r"^(it|its|they|their|them|this|that|these|those|he|she|his|her)\b", re.IGNORECASE)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words and numbers (commas inside numbers dropped: 4,860 -> 4860)."""
+    return [w.lower().replace(",", "").rstrip(".") for w in _WORD.findall(text)]
+
+
+def content_words(text: str) -> set[str]:
+    """Words that carry meaning: no stopwords, no single letters."""
+    return {w for w in words(text) if w not in STOPWORDS and len(w) > 1}
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers in a text, normalised (4,860 -> 4860)."""
+    return {w for w in words(text) if w[0].isdigit()}
+
+
+def names(text: str) -> set[str]:
+    """Capitalised words that are not the first word of a sentence: a cheap proper-noun detector."""
+    found = set()
+    for sentence in split_sentences(text):
+        tokens = re.findall(r"[A-Za-z][A-Za-z'\-]*", sentence)
+        found |= {t.lower() for t in tokens[1:] if t[0].isupper() and t.lower() not in STOPWORDS}
+    return found
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of prose; markdown headings, list items and blank-line breaks end a sentence too."""
+    sentences = []
+    for block in re.split(r"\n\s*\n|\n(?=#)|\n(?=\s*[-*] )", text):
+        block = " ".join(block.split())
+        if not block or block.startswith("#"):
+            continue
+        sentences += [s.strip() for s in _SENTENCE_END.split(block.lstrip("-* ")) if s.strip()]
+    return sentences
+
+
+def normalise(text: str) -> str:
+    """Lower case, words only: the key for exact-duplicate tests."""
+    return " ".join(words(text))
+
+
+def rouge_l(a: str, b: str) -> float:
+    """ROUGE-L F1 over words. Hand-written: the rouge-score package pulls in nltk and absl for ten lines."""
+    x, y = words(a), words(b)
+    if not x or not y:
+        return 0.0
+    previous = [0] * (len(y) + 1)
+    for token in x:
+        current = [0]
+        for j, other in enumerate(y):
+            current.append(previous[j] + 1 if token == other else max(previous[j + 1], current[j]))
+        previous = current
+    lcs = previous[-1]
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(x), lcs / len(y)
+    return 2 * precision * recall / (precision + recall)
