@@ -92,11 +92,11 @@ def skill_unit(job: LeafJob, unit: int, per_call: int) -> list[Record]:
                 continue
             candidate.passed("contexts")
             contexts.append((candidate, new_context))
-        question = job.templates["grounded_question"]
-        examples = [{"context": s.context or "", "question": s.question} for s in shots]
-        requests = [question.completion(examples, {"task": task, "context": c}, 1, seed + 1) for _, c in contexts]
-        results = job.teacher.complete(requests) if requests else []
-        pending = [(candidate, c, verify.clean(r.texts[0])) for (candidate, c), r in zip(contexts, results, strict=True)]
+        template = job.templates["grounded_question"]
+        shown = [{"context": s.context or "", "question": s.question} for s in shots]
+        asks = [template.completion(shown, {"task": task, "context": c}, 1, seed + 1) for _, c in contexts]
+        results = job.teacher.complete(asks) if asks else []
+        pending = [(cand, c, verify.clean(r.texts[0])) for (cand, c), r in zip(contexts, results, strict=True)]
     else:
         q_request = job.templates["skill_question"].completion([{"question": s.question} for s in shots],
                                                                {"task": task}, per_call, seed)
