@@ -29,8 +29,8 @@ def test_example_leaves_load_as_typed_records(seedlab_home: Path) -> None:
     assert all(seed.context for seed in grounded.seeds)
     assert isinstance(knowledge, KnowledgeLeaf) and len(knowledge.seeds) == 5
     assert all(len(seed.qna) == 3 for seed in knowledge.seeds)
-    assert [d.path for d in knowledge.documents] == ["README.md", "halvane.md"]
-    assert "14 March 2009" in knowledge.documents[1].text
+    assert [d.path for d in knowledge.documents] == ["halvane.md"]
+    assert "14 March 2009" in knowledge.documents[0].text
     head = git.Repo(taxonomy).head.commit
     assert freeform.taxonomy_commit == head.hexsha
     assert freeform.blob_id == head.tree[freeform.path].hexsha  # the id git itself gives the file
