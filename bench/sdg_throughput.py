@@ -13,7 +13,6 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 from seedlab.backends import Backend, Request, Result, make_backend
 
