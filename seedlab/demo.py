@@ -14,15 +14,18 @@ from seedlab.errors import SeedlabError
 MARKER = ".seedlab-demo"
 # Stages that later releases add to the demo; listed so the user sees where the run is heading.
 NEXT_STAGES = [
-    ("data generate", "expand the three leaves' seeds into training samples with the local teacher"),
     ("model train", "tune a LoRA adapter: knowledge first, then skills with replay"),
     ("model evaluate", "score base vs trained model on held-out questions about the example document"),
 ]
 
 
+DEMO_SCALE = 1  # samples aimed for per seed example: enough to show every pipeline in a few minutes
+
+
 def run_demo(home: Path | None, echo: Callable[[str], None]) -> None:
-    """Run init and taxonomy diff in a scratch SEEDLAB_HOME and report each stage's time."""
+    """Run init, taxonomy diff and data generate in a scratch SEEDLAB_HOME and report each stage's time."""
     from seedlab.config import load_settings
+    from seedlab.sdg import GenerateOptions, generate
     from seedlab.taxonomy import changed_leaves, validate_file
     from seedlab.workspace import init_workspace
 
@@ -48,6 +51,15 @@ def run_demo(home: Path | None, echo: Callable[[str], None]) -> None:
     times.append(("taxonomy diff", time.perf_counter() - start))
     if invalid:
         raise SeedlabError(f"example taxonomy is invalid: {invalid[0].path}:{invalid[0].line}: {invalid[0].message}")
+
+    echo(f"data generate: {len(diff.files)} leaves at scale {DEMO_SCALE} with the default teacher (a few minutes)")
+    start = time.perf_counter()
+    result = generate(settings, GenerateOptions(taxonomy_base="empty", scale=DEMO_SCALE))
+    times.append(("data generate", time.perf_counter() - start))
+    for leaf, info in result.stats["leaves"].items():
+        echo(f"  {info['samples']:4d} generated samples  {leaf}")
+    files = result.stats["files"]
+    echo(f"  {result.run_dir}: knowledge.jsonl {files['knowledge.jsonl']}, skills.jsonl {files['skills.jsonl']}")
 
     echo("")
     echo(f"{'stage':16} {'seconds':>8}")

@@ -6,6 +6,7 @@ import git
 import yaml
 from click.testing import CliRunner
 
+from seedlab.backends import FakeBackend
 from seedlab.cli import cli
 from seedlab.taxonomy import changed_leaves, validate_file
 
@@ -81,11 +82,15 @@ def test_example_leaves_have_no_problems(seedlab_home: Path) -> None:
         assert validate_file(taxonomy / rel) == []
 
 
-def test_demo_runs_init_and_diff_in_scratch_home(tmp_path: Path) -> None:
+def test_demo_runs_init_diff_and_generate_in_scratch_home(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import seedlab.backends
+
+    monkeypatch.setattr(seedlab.backends, "make_backend", lambda *args, **kwargs: FakeBackend())
     home = tmp_path / "demo"
     result = CliRunner().invoke(cli, ["demo", "--home", str(home)])
     assert result.exit_code == 0, result.output
     assert "3 example leaves valid" in result.output and (home / "taxonomy" / ".git").is_dir()
+    assert "data generate" in result.output and "knowledge.jsonl" in result.output
     rerun = CliRunner().invoke(cli, ["demo", "--home", str(home)])  # a previous demo home is wiped and rebuilt
     assert rerun.exit_code == 0 and "created taxonomy" in rerun.output
 
