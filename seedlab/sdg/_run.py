@@ -28,7 +28,7 @@ from seedlab.sdg._templates import TemplateSet, load_templates
 from seedlab.sdg._text import content_words, names
 from seedlab.taxonomy import KnowledgeLeaf, Leaf, SkillLeaf, changed_leaves, load_leaf
 
-SDG_VERSION = 1  # bump when pipeline logic changes, so finished leaves are not reused across versions
+SDG_VERSION = 2  # bump when pipeline logic changes, so finished leaves are not reused across versions
 KNOWLEDGE_OVERSAMPLE = 3  # candidates asked per wanted knowledge sample (about a third survive the checks)
 SKILL_PER_CALL = 4  # requests sampled per generation call
 
@@ -171,6 +171,9 @@ def _leaf(run: Path, leaf: Leaf, key: str, settings: Settings, teacher: Counting
         write_text_atomic(folder / "done.json", json.dumps(info, indent=2))
         return info["stats"]
     folder.mkdir(parents=True, exist_ok=True)
+    if _read_json(folder / "leaf.json").get("key") != key:  # a journal holds the units of one version of a leaf:
+        (folder / "journal.jsonl").unlink(missing_ok=True)  # one edited between a crash and the resume starts afresh
+        write_text_atomic(folder / "leaf.json", json.dumps({"leaf": leaf.path, "key": key}))
     provenance = {"leaf": leaf.path, "leaf_kind": leaf.kind, "seed_blob": leaf.blob_id,
                   "taxonomy_commit": leaf.taxonomy_commit, "teacher": identity, "pipeline": options["pipeline"],
                   "templates": _template_id(templates), "sdg_version": SDG_VERSION}
@@ -202,9 +205,10 @@ def _run_skill(job: pipelines.LeafJob, journal: _Journal, options: dict[str, Any
     seen = [s["messages"][0]["content"] for s in extra]
     start = 0
     for round_ in range(options["max_rounds"]):
-        samples = _samples(journal)
-        accepted = len(dedupe(samples, seen)[0])
-        count = pipelines.plan_units(target, accepted, len(journal.records()), SKILL_PER_CALL, round_)
+        # Plan from earlier rounds only: a resumed run then plans exactly what an uninterrupted one did.
+        accepted = len(dedupe(_samples(journal, round_), seen)[0])
+        candidates = len(_records_before(journal, round_))
+        count = pipelines.plan_units(target, accepted, candidates, SKILL_PER_CALL, round_)
         if count == 0:
             break
         count = min(count, 4 * target)  # a leaf the teacher cannot serve should not run forever
@@ -240,7 +244,7 @@ def _run_knowledge(job: pipelines.LeafJob, journal: _Journal, settings: Settings
     target = options["scale"] * len(examples)
     per_call = min(8, max(2, math.ceil(target * KNOWLEDGE_OVERSAMPLE / len(job.facts))))
     for round_ in range(options["max_rounds"]):
-        samples = dedupe(_samples(journal), seen)[0]
+        samples = dedupe(_samples(journal, round_), seen)[0]  # earlier rounds only, as for skills
         if round_ > 0 and len(samples) >= target:
             break
         covered = {s["metadata"]["fact"] for s in samples}
@@ -313,9 +317,15 @@ class _Journal:
         return sorted(out, key=lambda r: r.get("order", [0, 0]))
 
 
-def _samples(journal: _Journal) -> list[dict[str, Any]]:
+def _records_before(journal: _Journal, round_: int | None) -> list[dict[str, Any]]:
+    """The journal's records, or those of rounds before `round_` (a resumed run holds some of later rounds)."""
+    records = journal.records()
+    return records if round_ is None else [r for r in records if r.get("order", [0])[0] < round_]
+
+
+def _samples(journal: _Journal, before_round: int | None = None) -> list[dict[str, Any]]:
     samples = []
-    for record in journal.records():
+    for record in _records_before(journal, before_round):
         if record["sample"] is not None:
             sample = record["sample"]
             sample["metadata"]["id"] = record["id"]

@@ -68,7 +68,12 @@ def load_templates(name_or_path: str) -> TemplateSet:
         if not packaged.is_file():
             raise SeedlabError(f"no template set {name!r}; give 'default' or a path to a .yaml file")
         source, text = f"templates/{name}.yaml", packaged.read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise SeedlabError(f"{source}{where}: not valid YAML; see seedlab/sdg/templates/default.yaml") from exc
     known = {f.name for f in fields(Template)}
     try:
         templates = {}

@@ -46,8 +46,10 @@ def split_sentences(text: str) -> list[str]:
     """Sentences of prose; markdown headings, list items and blank-line breaks end a sentence too."""
     sentences = []
     for block in re.split(r"\n\s*\n|\n(?=#)|\n(?=\s*[-*] )", text):
+        if block.lstrip().startswith("#"):  # a heading line: drop it, keep any text right under it
+            block = block.lstrip().partition("\n")[2]
         block = " ".join(block.split())
-        if not block or block.startswith("#"):
+        if not block:
             continue
         sentences += [s.strip() for s in _SENTENCE_END.split(block.lstrip("-* ")) if s.strip()]
     return sentences
