@@ -54,6 +54,14 @@ class _Candidate:
         self.record["drop"] = [block, reason]
         return self.record
 
+    def check(self, block: str, reason: str | None, records: list[Record]) -> bool:
+        """Record passing `block` (reason None) or being dropped there; True when it passed."""
+        if reason:
+            records.append(self.drop(block, reason))
+            return False
+        self.passed(block)
+        return True
+
     @property
     def alive(self) -> bool:
         return self.record["drop"] is None
@@ -80,17 +88,16 @@ def skill_unit(job: LeafJob, unit: int, per_call: int) -> list[Record]:
 
     pending: list[tuple[_Candidate, str | None, str]] = []  # candidate, context, request
     records: list[Record] = []
+    seed_contexts = [s.context or "" for s in seeds]
+    seed_requests = [] if grounded else [s.question for s in seeds]  # grounded requests may repeat
     if grounded:  # per_call new contexts, one request about each
         ctx_request = job.templates["context"].completion([{"context": s.context or ""} for s in shots],
                                                           {"task": task}, per_call, seed)
         contexts = []
         for j, text in enumerate(job.teacher.complete([ctx_request])[0].texts):
             candidate, new_context = _Candidate(f"{uid}.{j}"), verify.clean(text)
-            reason = verify.check_context(new_context, [s.context or "" for s in seeds])
-            if reason:
-                records.append(candidate.drop("contexts", reason))
+            if not candidate.check("contexts", verify.check_context(new_context, seed_contexts), records):
                 continue
-            candidate.passed("contexts")
             contexts.append((candidate, new_context))
         template = job.templates["grounded_question"]
         shown = [{"context": s.context or "", "question": s.question} for s in shots]
@@ -105,11 +112,8 @@ def skill_unit(job: LeafJob, unit: int, per_call: int) -> list[Record]:
 
     alive: list[tuple[_Candidate, str | None, str]] = []
     for candidate, context, request in pending:
-        reason = verify.check_request(request, [] if grounded else [s.question for s in seeds])
-        if reason:
-            records.append(candidate.drop("questions", reason))
+        if not candidate.check("questions", verify.check_request(request, seed_requests), records):
             continue
-        candidate.passed("questions")
         alive.append((candidate, context, request))
 
     verdicts: list[int | None] = [1] * len(alive)
@@ -138,11 +142,9 @@ def skill_unit(job: LeafJob, unit: int, per_call: int) -> list[Record]:
     judging = []
     for (candidate, context, request), result in zip(answering, results, strict=True):
         answer = verify.clean(result.texts[0])
-        reason = verify.check_answer(answer, request, (result.finish_reasons or [""])[0])
-        if reason:
-            records.append(candidate.drop("answers", reason))
+        finish = (result.finish_reasons or [""])[0]
+        if not candidate.check("answers", verify.check_answer(answer, request, finish), records):
             continue
-        candidate.passed("answers")
         judging.append((candidate, context, request, answer))
 
     ratings: list[tuple[int, str] | None] = [None] * len(judging)
@@ -214,20 +216,16 @@ def knowledge_unit(job: LeafJob, fact_index: int, round_: int, per_call: int,
     target = {"title": job.title, "fact": fact.text}
     q_request = job.templates["knowledge_question"].completion(shots, target, per_call, seed)
     sentences = [f.text for f in job.facts]
-    records, answering = [], []
+    records: list[Record] = []
+    answering: list[tuple[_Candidate, str]] = []
     for j, text in enumerate(job.teacher.complete([q_request])[0].texts):
         candidate = _Candidate(f"{uid}.{j}")
         question = verify.clean(text)
-        reason = verify.check_standalone(question, job.anchors)
-        if reason:
-            records.append(candidate.drop("standalone", reason))
+        if not candidate.check("standalone", verify.check_standalone(question, job.anchors), records):
             continue
-        candidate.passed("standalone")
-        reason = verify.check_relevant(question, fact_index, sentences, fact.chunk, job.title)
-        if reason:
-            records.append(candidate.drop("relevancy", reason))
+        relevant = verify.check_relevant(question, fact_index, sentences, fact.chunk, job.title)
+        if not candidate.check("relevancy", relevant, records):
             continue
-        candidate.passed("relevancy")
         answering.append((candidate, question))
 
     answer_template = job.templates["knowledge_answer"]
@@ -242,11 +240,8 @@ def knowledge_unit(job: LeafJob, fact_index: int, round_: int, per_call: int,
                 answer, answer_source = verify.clean(text), "teacher"
                 break
         answer = answer or fact.standalone
-        reason = verify.check_faithful(answer, question, fact.chunk)
-        if reason:
-            records.append(candidate.drop("faithfulness", reason))
+        if not candidate.check("faithfulness", verify.check_faithful(answer, question, fact.chunk), records):
             continue
-        candidate.passed("faithfulness")
         checks = {"standalone": True, "relevancy": True, "faithfulness": True, "answer_source": answer_source}
         candidate.record["sample"] = _sample(
             job, [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
