@@ -93,6 +93,39 @@ class SdgConfig:
 
 
 @dataclass
+class PhaseConfig:
+    """One training phase: which data file of an SDG run it reads and how long it trains."""
+
+    name: str = "knowledge"
+    data: str = "knowledge"  # knowledge | skills: the file of the run (or --knowledge-data/--skills-data)
+    epochs: int = 8
+    lr: float = 2e-4
+    warmup: float = 0.05  # share of the phase's steps
+    max_steps: int | None = None  # stop earlier than the epochs (--max-steps overrides)
+
+
+def _default_phases() -> list[PhaseConfig]:
+    # Knowledge first, many epochs (facts need repetition); then skills, whose file replays knowledge.
+    return [PhaseConfig("knowledge", "knowledge", 8, 2e-4), PhaseConfig("skills", "skills", 3, 1e-4)]
+
+
+@dataclass
+class TrainConfig:
+    """`seedlab model train`: LoRA settings and the phases."""
+
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: str = "all-linear"
+    max_length: int = 1024  # longer samples are dropped and counted
+    tokens_per_batch: int = 2048  # padded tokens per micro-batch; samples of similar length share one
+    grad_accum: int = 1  # micro-batches per optimiser step
+    save_every: int = 50  # steps between checkpoints (and at the end of each phase)
+    seed: int = 0
+    phases: list[PhaseConfig] = field(default_factory=_default_phases)
+
+
+@dataclass
 class Config:
     """The whole seedlab config."""
 
@@ -103,6 +136,7 @@ class Config:
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     sdg: SdgConfig = field(default_factory=SdgConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @dataclass(frozen=True)
@@ -209,6 +243,11 @@ def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:
 def _coerce(hint: Any, value: Any, key: str, path: Path) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(typing.cast(type, hint), value, f"{key}.", path)
+    if typing.get_origin(hint) is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: key '{key}' must be a list, got {type(value).__name__}")
+        (item,) = typing.get_args(hint)
+        return [_coerce(item, v, f"{key}[{i}]", path) for i, v in enumerate(value)]
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     for kind in allowed:
         if kind is type(None) and value is None:

@@ -257,18 +257,18 @@ def test_make_backend_refuses_adapter_with_hf_folder(tmp_path: Path) -> None:
     folder = tmp_path / "hf"
     folder.mkdir()
     (folder / "config.json").write_text("{}")
-    with pytest.raises(ModelError, match="GGUF model and a GGUF LoRA adapter"):
+    with pytest.raises(ModelError, match="takes a PEFT adapter folder, not a GGUF file"):
         make_backend(load_settings(), str(folder), None, gguf_file(tmp_path / "lora.gguf"))
 
 
 @pytest.mark.usefixtures("no_model_loading")
-def test_make_backend_refuses_a_peft_folder_adapter(tmp_path: Path) -> None:
+def test_make_backend_refuses_a_folder_that_is_no_adapter(tmp_path: Path) -> None:
     model = gguf_file(tmp_path / "m.gguf")
     adapter = tmp_path / "peft"
     adapter.mkdir()
     with pytest.raises(ModelError) as info:
         make_backend(load_settings(), str(model), None, adapter)
-    assert str(adapter) in str(info.value) and "GGUF LoRA file" in str(info.value)
+    assert str(adapter) in str(info.value) and "adapter_config.json" in str(info.value)
     with pytest.raises(ModelError, match="GGUF LoRA file"):
         make_backend(load_settings(), str(model), None, tmp_path / "adapter.safetensors")
 

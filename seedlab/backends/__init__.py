@@ -37,14 +37,19 @@ def make_backend(settings: Settings, model: str | None = None, endpoint_url: str
         return OpenAIBackend(url, model or endpoint.model, endpoint.api_key_env, endpoint.concurrency,
                              endpoint.timeout_s, endpoint.max_retries)
     ref = resolve_model(model or settings.config.model.default, settings.models_path)
-    if ref.format == "hf":
-        if adapter is not None:
-            raise ModelError("--adapter needs a GGUF model and a GGUF LoRA adapter in this release")
+    peft_adapter = adapter is not None and adapter.is_dir()
+    if peft_adapter and not (adapter / "adapter_config.json").is_file():  # type: ignore[operator]
+        raise ModelError(f"{adapter} is a folder without adapter_config.json; give a `model train` adapter")
+    if ref.format == "hf" or peft_adapter:
+        if adapter is not None and not peft_adapter:
+            raise ModelError(f"{adapter}: a Hugging Face model takes a PEFT adapter folder, not a GGUF file")
+        from seedlab.backends._convert import hf_copy
         from seedlab.backends._hf import TransformersBackend
 
-        return TransformersBackend(ref.path, ref.name)
+        # A PEFT adapter trains on Hugging Face weights, so a GGUF base runs from its cached HF copy.
+        return TransformersBackend(hf_copy(ref, settings.models_path), ref.name, adapter)
     if adapter is not None and adapter.suffix != ".gguf":
-        raise ModelError(f"{adapter}: give the adapter as a GGUF LoRA file (PEFT folders are not supported yet)")
+        raise ModelError(f"{adapter}: give a GGUF LoRA file or a PEFT adapter folder")
     from seedlab.backends._llamacpp import LlamaCppBackend
 
     llama = settings.config.llama_cpp

@@ -14,16 +14,24 @@ from seedlab.backends._types import Request, Result
 class TransformersBackend:
     """Generates with `model.generate`; JSON-schema constraints need the llama.cpp backend."""
 
-    def __init__(self, path: Path, model_id: str | None = None) -> None:
+    def __init__(self, path: Path, model_id: str | None = None, adapter: Path | None = None) -> None:
         import torch
         import transformers
 
         self.model_id = model_id or path.name
         try:
             self._tokenizer: Any = transformers.AutoTokenizer.from_pretrained(path)
-            self._model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+            self._model: Any = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         except (OSError, ValueError) as exc:
             raise ModelError(f"transformers cannot load {path} ({exc}); is it a causal language model folder?") from exc
+        if adapter is not None:
+            from peft import PeftModel
+
+            try:
+                self._model = PeftModel.from_pretrained(self._model, str(adapter))
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise ModelError(f"cannot apply adapter {adapter} to {self.model_id} ({exc})") from exc
+            self.model_id = f"{self.model_id}+{adapter.name}"
         self._model.eval()
         self._lock = threading.Lock()
 

@@ -10,7 +10,7 @@ MODEL = click.option("--model", "-m", help="Registry name, .gguf file or Hugging
 ENDPOINT = click.option("--endpoint-url", help="Use an OpenAI-compatible server instead, e.g. http://127.0.0.1:8000/v1 "
                         "(API key from the variable named by endpoint.api_key_env).")
 ADAPTER = click.option("--adapter", type=click.Path(exists=True, path_type=Path),
-                       help="A LoRA adapter to apply (GGUF LoRA file).")
+                       help="A LoRA adapter: a folder from `model train` (PEFT), or a GGUF LoRA file.")
 
 
 @click.group()
@@ -108,3 +108,25 @@ def serve(model: str | None, adapter: Path | None, host: str | None, port: int |
                    log, click.echo)
     finally:
         backend.close()
+
+
+@model.command("train")
+@click.option("--data", help="An SDG run (id from `seedlab data list`, or its folder).")
+@click.option("--knowledge-data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A knowledge .jsonl file instead of the run's.")
+@click.option("--skills-data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A skills .jsonl file instead of the run's.")
+@click.option("--phases", type=click.Choice(["all", "skills"]), help="skills skips the knowledge phase.")
+@click.option("--max-steps", type=click.IntRange(1), help="Stop each phase after this many optimiser steps.")
+@MODEL
+@click.option("--resume", help="Continue a training run (its id or folder) where it stopped.")
+def train_cmd(data: str | None, knowledge_data: Path | None, skills_data: Path | None, phases: str | None,
+              max_steps: int | None, model: str | None, resume: str | None) -> None:
+    """Tune a LoRA adapter: knowledge first, then skills (which replay knowledge); phases come from config."""
+    from seedlab.config import load_settings
+    from seedlab.train import TrainOptions, train
+
+    options = TrainOptions(data, knowledge_data, skills_data, phases, max_steps, model, resume)
+    result = train(load_settings(), options, click.echo)
+    click.echo(f"adapter: {result.adapter} (loss curve {result.run_dir / 'loss.png'}); "
+               f"next: seedlab model chat --adapter {result.adapter} -q \"...\"")

@@ -1,0 +1,5 @@
+"""Training: samples -> tokens with loss masks -> phased LoRA loop with checkpoints that resume."""
+
+from seedlab.train._run import TrainOptions, TrainResult, train
+
+__all__ = ["TrainOptions", "TrainResult", "train"]

@@ -1,0 +1,140 @@
+"""The training loop, written out: batches -> loss -> step, with checkpoints that resume exactly."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seedlab.train._data import Example, collate, epoch_order
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    """One phase, resolved: its data, epochs and optimiser settings."""
+
+    name: str
+    epochs: int
+    lr: float
+    warmup: float  # share of the phase's steps spent warming up
+    max_steps: int | None
+    grad_accum: int
+    save_every: int
+    seed: int
+
+
+def lr_lambda(total: int, warmup_steps: int) -> Callable[[int], float]:
+    """Linear warm-up, then cosine decay to zero."""
+
+    def scale(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return scale
+
+
+def use_bf16(device: str) -> bool:
+    """bf16 autocast on CUDA, and on CPUs whose torch build runs bf16 matrix products."""
+    import torch
+
+    if device == "cuda":
+        return True
+    try:
+        return bool(torch.backends.mkldnn.is_available()) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def run_phase(model: Any, examples: list[Example], batches: list[list[int]], plan: PhasePlan, pad_id: int,
+              folder: Path, log: Callable[[dict[str, Any]], None], device: str = "cpu") -> dict[str, Any]:
+    """Train one phase, checkpointing into `folder`; resumes from its latest checkpoint when there is one."""
+    import torch
+
+    steps_per_epoch = math.ceil(len(batches) / plan.grad_accum)
+    total = min(plan.max_steps or 10**9, steps_per_epoch * plan.epochs)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=plan.lr, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, max(1, int(plan.warmup * total))))
+    step, epoch, position = 0, 0, 0
+    latest = _latest_checkpoint(folder)
+    if latest is not None:
+        step, epoch, position = _restore(latest, model, optimizer, scheduler)
+    else:
+        torch.manual_seed(plan.seed)
+        random.seed(plan.seed)
+    bf16 = use_bf16(device)
+    model.train()
+    losses: list[float] = []
+    while step < total:
+        order = epoch_order(len(batches), plan.seed, epoch)
+        while position < len(order) and step < total:
+            start, tokens, loss_sum = time.perf_counter(), 0, 0.0
+            group = order[position: position + plan.grad_accum]
+            for index in group:
+                batch = {k: v.to(device) for k, v in collate(examples, batches[index], pad_id).items()}
+                with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
+                    loss = model(**batch).loss
+                (loss / len(group)).backward()
+                loss_sum += float(loss.detach()) / len(group)
+                tokens += int(batch["attention_mask"].sum())
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            position += len(group)
+            losses.append(loss_sum)
+            seconds = time.perf_counter() - start
+            log({"phase": plan.name, "step": step, "epoch": epoch, "loss": round(loss_sum, 5),
+                 "lr": scheduler.get_last_lr()[0], "tokens": tokens, "tokens_per_s": round(tokens / seconds, 1)})
+            if step % plan.save_every == 0 or step == total:
+                _save(folder, step, epoch, position, model, optimizer, scheduler)
+        if position >= len(order):
+            epoch, position = epoch + 1, 0
+    return {"steps": step, "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
+
+
+def _save(folder: Path, step: int, epoch: int, position: int, model: Any, optimizer: Any, scheduler: Any) -> None:
+    """Adapter, optimiser, scheduler, RNG and data position, written beside and renamed into place."""
+    import torch
+
+    target = folder / f"step-{step:06d}"
+    staging = folder / f".step-{step:06d}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.save_pretrained(staging)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()}, staging / "state.pt")
+    (staging / "position.json").write_text(json.dumps({"step": step, "epoch": epoch, "position": position}))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    for old in sorted(folder.glob("step-*"))[:-2]:  # keep the two newest
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _latest_checkpoint(folder: Path) -> Path | None:
+    found = sorted(p for p in folder.glob("step-*") if (p / "position.json").is_file())
+    return found[-1] if found else None
+
+
+def _restore(checkpoint: Path, model: Any, optimizer: Any, scheduler: Any) -> tuple[int, int, int]:
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(str(checkpoint / "adapter_model.safetensors")))
+    state = torch.load(checkpoint / "state.pt", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    random.setstate(state["python_rng"])
+    position = json.loads((checkpoint / "position.json").read_text())
+    return int(position["step"]), int(position["epoch"]), int(position["position"])

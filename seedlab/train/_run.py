@@ -1,0 +1,198 @@
+"""`seedlab model train`: phases over an SDG run into a checkpoint folder that a killed run resumes from."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from seedlab.config import PhaseConfig, Settings
+from seedlab.errors import SeedlabError
+from seedlab.fsutil import write_text_atomic
+from seedlab.train._data import length_batches, load_samples, padding_share, tokenize
+from seedlab.train._loop import PhasePlan, run_phase
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What one `model train` invocation asks for (None: from config)."""
+
+    data: str | None = None  # an SDG run id or folder
+    knowledge_data: Path | None = None
+    skills_data: Path | None = None
+    phases: str | None = None  # "skills" skips the knowledge phase
+    max_steps: int | None = None
+    model: str | None = None
+    resume: str | None = None  # a training run id or folder
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    adapter: Path
+    phases: dict[str, dict[str, Any]]
+
+
+def train(settings: Settings, options: TrainOptions, echo: Callable[[str], None] = print,
+          model_loader: Callable[[str], tuple[Any, Any]] | None = None) -> TrainResult:
+    """Train the phases in order, each from the previous one's adapter, and write the final adapter."""
+    config = settings.config.train
+    run_dir, info = _open_run(settings, options)
+    files = _data_files(settings, options if not options.resume else TrainOptions(**info["options"]))
+    phases = [p for p in config.phases if (options.phases or info["options"].get("phases")) != "skills"
+              or p.data == "skills"]
+    model, tokenizer = (model_loader or _load_model)(options.model or info["options"].get("model")
+                                                     or settings.config.model.default)
+    model = _with_lora(model, config, settings)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    metrics = run_dir / "metrics.jsonl"
+    results: dict[str, dict[str, Any]] = {}
+    for phase in phases:
+        folder = run_dir / f"phase-{phase.name}"
+        done = _read(folder / "done.json")
+        if done:
+            _load_adapter(model, folder / "final")
+            results[phase.name] = done
+            echo(f"phase {phase.name}: done earlier (loss {done['first_loss']:.3f} -> {done['last_loss']:.3f})")
+            continue
+        path = files.get(phase.data)
+        if path is None:
+            raise SeedlabError(f"phase {phase.name} needs {phase.data} data; pass --data RUN or --{phase.data}-data F")
+        samples, report = load_samples(path)
+        examples = tokenize(samples, tokenizer, config.max_length, report)
+        if not examples:
+            raise SeedlabError(f"{path}: no sample fits in train.max_length={config.max_length} tokens; raise it")
+        batches = length_batches(examples, config.tokens_per_batch)
+        share = padding_share(examples, batches)
+        for number, why in report.invalid[:5]:
+            echo(f"warning: {path}:{number}: skipped, {why}")
+        echo(f"phase {phase.name}: {len(examples)} samples from {path.name} ({len(report.invalid)} invalid lines, "
+             f"{report.too_long} over {config.max_length} tokens), {len(batches)} batches, padding {share:.1%}")
+        plan = PhasePlan(phase.name, phase.epochs, phase.lr, phase.warmup, options.max_steps or phase.max_steps,
+                         config.grad_accum, config.save_every, config.seed)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(folder / "meta.json", json.dumps({
+            "phase": dataclasses.asdict(phase), "plan": dataclasses.asdict(plan), "data": str(path),
+            "data_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "samples": len(examples),
+            "padding": round(share, 4), "parent": results and list(results)[-1] or None,
+            "train_config": {k: v for k, v in dataclasses.asdict(config).items() if k != "phases"}}, indent=2))
+
+        def log(row: dict[str, Any]) -> None:
+            with open(metrics, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
+
+        result = run_phase(model, examples, batches, plan, pad_id, folder, log)
+        model.save_pretrained(folder / "final")
+        result["padding"] = round(share, 4)
+        write_text_atomic(folder / "done.json", json.dumps(result, indent=2))
+        results[phase.name] = result
+        echo(f"phase {phase.name}: {result['steps']} steps, loss {result['first_loss']:.3f} -> "
+             f"{result['last_loss']:.3f}")
+    adapter = run_dir / "adapter"
+    model.save_pretrained(adapter)
+    _plot(metrics, run_dir / "loss.png")
+    info.update(status="finished", finished=datetime.now(UTC).isoformat(timespec="seconds"), phases=results)
+    write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
+    return TrainResult(run_dir, adapter, results)
+
+
+def _open_run(settings: Settings, options: TrainOptions) -> tuple[Path, dict[str, Any]]:
+    root = settings.checkpoints_path
+    if options.resume:
+        run_dir = Path(options.resume) if Path(options.resume).is_dir() else root / options.resume
+        info = _read(run_dir / "run.json")
+        if not info:
+            raise SeedlabError(f"no training run {options.resume!r} in {root}; its folder name is printed at start")
+        return run_dir, info
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run_dir = root / stamp
+    run_dir.mkdir(parents=True, exist_ok=False)
+    saved = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(options).items()}
+    info = {"id": stamp, "created": datetime.now(UTC).isoformat(timespec="seconds"), "status": "running",
+            "options": saved}
+    write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
+    return run_dir, info
+
+
+def _data_files(settings: Settings, options: TrainOptions) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    if options.data:
+        run = Path(options.data) if Path(options.data).is_dir() else settings.datasets_path / options.data
+        if not (run / "run.json").is_file():
+            raise SeedlabError(f"no data run {options.data!r} in {settings.datasets_path}; `seedlab data list`")
+        files = {"knowledge": run / "knowledge.jsonl", "skills": run / "skills.jsonl"}
+    if options.knowledge_data:
+        files["knowledge"] = Path(options.knowledge_data)
+    if options.skills_data:
+        files["skills"] = Path(options.skills_data)
+    if not files:
+        raise SeedlabError("no training data: pass --data RUN, or --knowledge-data F and --skills-data F")
+    return files
+
+
+def _load_model(reference: str) -> tuple[Any, Any]:
+    import torch
+    import transformers
+
+    from seedlab.backends import resolve_model
+    from seedlab.backends._convert import hf_copy
+    from seedlab.config import load_settings
+
+    settings = load_settings()
+    folder = hf_copy(resolve_model(reference, settings.models_path), settings.models_path)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    return model, tokenizer
+
+
+def _with_lora(model: Any, config: Any, settings: Settings) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=config.target_modules, task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def _load_adapter(model: Any, folder: Path) -> None:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
+
+
+def _plot(metrics: Path, target: Path) -> None:
+    """Loss per step, one line per phase."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
+    figure, axes = plt.subplots(figsize=(7, 4))
+    offset = 0
+    for phase in dict.fromkeys(r["phase"] for r in rows):
+        points = {r["step"]: r["loss"] for r in rows if r["phase"] == phase}  # a resumed step keeps its last value
+        axes.plot([offset + s for s in points], list(points.values()), label=phase)
+        offset += max(points, default=0)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(target)
+    plt.close(figure)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+__all__ = ["PhaseConfig", "TrainOptions", "TrainResult", "train"]

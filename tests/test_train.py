@@ -1,0 +1,152 @@
+"""The trainer on a tiny Llama built in memory: masks, batching, loss falls, resume equals an unbroken run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from seedlab.cli import cli
+from seedlab.config import PhaseConfig, load_settings
+from seedlab.errors import SeedlabError
+from seedlab.train import TrainOptions, train
+from seedlab.train._data import IGNORE, DataReport, encode, length_batches, load_samples, padding_share, tokenize
+
+TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+FACTS = [("Where is the Halvane library?", "It is in Ostrel Vey."),
+         ("When was it founded?", "It was founded in 2009."),
+         ("Who founded it?", "Mirela Kostandin founded it."),
+         ("How many varieties does it hold?", "It holds 4860 varieties."),
+         ("What is its motto?", "Every seed comes home."),
+         ("What powers the machines?", "The waterwheel powers them.")]
+
+
+def tiny_tokenizer() -> Any:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = sorted({w for q, a in FACTS for w in (q + " " + a + " user assistant system").replace("?", " ? ")
+                    .replace(".", " . ").split()})
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "<|im_start|>", "<|im_end|>", *words])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="[PAD]", unk_token="[UNK]",
+                                        eos_token="<|im_end|>", additional_special_tokens=["<|im_start|>"])
+    tokenizer.chat_template = TEMPLATE
+    return tokenizer
+
+
+def tiny_loader(reference: str) -> tuple[Any, Any]:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                         initializer_range=0.5)  # big enough that a frozen lm_head can reach confident logits
+    return LlamaForCausalLM(config), tokenizer
+
+
+def write_samples(path: Path, unmask: bool = False, extra: str = "") -> Path:
+    lines = [json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}],
+                         "metadata": {"unmask": unmask, "source": "generated"}}) for q, a in FACTS]
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path
+
+
+def fast_phases(settings: Any, epochs: int = 40, lr: float = 1e-2) -> None:
+    settings.config.train.phases = [PhaseConfig("knowledge", "knowledge", epochs, lr, 0.0),
+                                    PhaseConfig("skills", "skills", 2, lr / 2, 0.0)]
+    settings.config.train.tokens_per_batch = 64
+    settings.config.train.save_every = 5
+
+
+def test_labels_cover_assistant_turns_only_unless_unmasked() -> None:
+    tokenizer = tiny_tokenizer()
+    sample = {"messages": [{"role": "user", "content": "Who founded it?"},
+                           {"role": "assistant", "content": "Mirela Kostandin founded it."}]}
+    example = encode(sample, tokenizer)
+    trained = tokenizer.decode([t for t, label in zip(example.input_ids, example.labels, strict=True)
+                                if label != IGNORE])
+    assert trained.split() == ["Mirela", "Kostandin", "founded", "it", ".", "<|im_end|>"]
+    unmasked = encode({**sample, "metadata": {"unmask": True}}, tokenizer)
+    assert unmasked.labels == unmasked.input_ids
+
+
+def test_batches_by_length_keep_padding_small() -> None:
+    tokenizer = tiny_tokenizer()
+    samples = [{"messages": [{"role": "user", "content": " ".join(["founded"] * n)},
+                             {"role": "assistant", "content": "It ."}]} for n in range(1, 60)]
+    examples = tokenize(samples, tokenizer, 1024, DataReport("x"))
+    batches = length_batches(examples, 256)
+    assert sorted(i for b in batches for i in b) == list(range(len(examples)))
+    assert padding_share(examples, batches) < 0.10
+    assert all(max(len(examples[i].input_ids) for i in b) * len(b) <= 256 for b in batches if len(b) > 1)
+
+
+def test_bad_lines_are_counted_with_line_numbers(tmp_path: Path) -> None:
+    path = write_samples(tmp_path / "k.jsonl", extra='not json\n{"messages": []}\n{"messages": [{"role": "user", '
+                                                      '"content": "q"}]}\n')
+    samples, report = load_samples(path)
+    assert len(samples) == 6
+    assert report.invalid == [(7, "not JSON"), (8, "no messages list"), (9, "no assistant message")]
+    (tmp_path / "bad.jsonl").write_text("nope\n")
+    with pytest.raises(SeedlabError, match="no valid samples .*line 1: not JSON"):
+        load_samples(tmp_path / "bad.jsonl")
+    with pytest.raises(SeedlabError, match="no such dataset file"):
+        load_samples(tmp_path / "missing.jsonl")
+
+
+def test_loss_falls_on_a_memorisable_set(tmp_path: Path) -> None:
+    settings = load_settings()
+    fast_phases(settings, epochs=30, lr=1e-2)
+    data = write_samples(tmp_path / "k.jsonl", unmask=False)
+    result = train(settings, TrainOptions(knowledge_data=data, skills_data=data), lambda _: None, tiny_loader)
+    knowledge = result.phases["knowledge"]
+    assert knowledge["last_loss"] < 0.5 * knowledge["first_loss"]
+    assert (result.adapter / "adapter_config.json").is_file() and (result.run_dir / "loss.png").is_file()
+    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert {"phase", "step", "loss", "lr", "tokens_per_s"} <= set(rows[0])
+    assert [r["phase"] for r in rows].count("skills") == result.phases["skills"]["steps"]
+    meta = json.loads((result.run_dir / "phase-skills" / "meta.json").read_text())
+    assert meta["parent"] == "knowledge" and len(meta["data_sha256"]) == 64
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_a_crash_matches_an_unbroken_run(tmp_path: Path) -> None:
+    settings = load_settings()
+    fast_phases(settings, epochs=6)
+    data = write_samples(tmp_path / "k.jsonl", unmask=True)
+    options = TrainOptions(knowledge_data=data, skills_data=data)
+    unbroken = train(settings, options, lambda _: None, tiny_loader)
+
+    settings.config.paths.checkpoints = str(tmp_path / "other")
+    seen: list[str] = []
+
+    def crash_in_skills(line: str) -> None:
+        seen.append(line)
+        if line.startswith("phase skills:") and "samples" in line:
+            raise Interrupt  # as if killed at the start of phase 2
+
+    with pytest.raises(Interrupt):
+        train(settings, options, crash_in_skills, tiny_loader)
+    run = next((tmp_path / "other").iterdir())
+    resumed = train(settings, TrainOptions(resume=run.name), lambda _: None, tiny_loader)
+    assert resumed.run_dir == run
+    for phase in ("knowledge", "skills"):
+        assert resumed.phases[phase]["last_loss"] == pytest.approx(unbroken.phases[phase]["last_loss"], rel=1e-4)
+
+
+def test_missing_data_or_run_is_a_clear_error() -> None:
+    result = CliRunner().invoke(cli, ["model", "train", "--resume", "nope"])
+    assert result.exit_code == 1 and "no training run 'nope'" in result.output
+    result = CliRunner().invoke(cli, ["model", "train", "--data", "nope"])
+    assert result.exit_code == 1 and "no data run 'nope'" in result.output
