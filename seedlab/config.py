@@ -118,7 +118,7 @@ class TrainConfig:
     lora_dropout: float = 0.05
     target_modules: str = "all-linear"
     max_length: int = 1024  # longer samples are dropped and counted
-    tokens_per_batch: int = 2048  # padded tokens per micro-batch; samples of similar length share one
+    tokens_per_batch: int = 1024  # padded tokens per micro-batch; samples of similar length share one
     grad_accum: int = 1  # micro-batches per optimiser step
     save_every: int = 50  # steps between checkpoints (and at the end of each phase)
     seed: int = 0

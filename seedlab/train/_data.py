@@ -105,18 +105,24 @@ def tokenize(samples: list[dict[str, Any]], tokenizer: Any, max_length: int, rep
     return examples
 
 
+MAX_PADDING = 0.10  # a batch closes before padding would pass this share of its tokens
+
+
 def length_batches(examples: list[Example], tokens_per_batch: int) -> list[list[int]]:
-    """Indices grouped so each batch pads to its longest member within `tokens_per_batch` (sorted by length,
-    so padding stays small); the order of batches is shuffled per epoch by the caller."""
+    """Indices grouped so each batch pads to its longest member within `tokens_per_batch` and wastes at most
+    MAX_PADDING of its tokens on padding (sorted by length); the caller shuffles the order per epoch."""
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
     batches: list[list[int]] = []
     current: list[int] = []
+    real = 0
     for index in order:
         longest = len(examples[index].input_ids)  # sorted: the newest member is the longest
-        if current and longest * (len(current) + 1) > tokens_per_batch:
+        size = longest * (len(current) + 1)
+        if current and (size > tokens_per_batch or 1 - (real + longest) / size > MAX_PADDING):
             batches.append(current)
-            current = []
+            current, real = [], 0
         current.append(index)
+        real += longest
     if current:
         batches.append(current)
     return batches

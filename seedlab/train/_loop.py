@@ -72,7 +72,7 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
         random.seed(plan.seed)
     bf16 = use_bf16(device)
     model.train()
-    losses: list[float] = []
+    losses: list[tuple[int, float]] = []  # (epoch, loss) of the steps run in this process
     while step < total:
         order = epoch_order(len(batches), plan.seed, epoch)
         while position < len(order) and step < total:
@@ -91,7 +91,7 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
             optimizer.zero_grad(set_to_none=True)
             step += 1
             position += len(group)
-            losses.append(loss_sum)
+            losses.append((epoch, loss_sum))
             seconds = time.perf_counter() - start
             log({"phase": plan.name, "step": step, "epoch": epoch, "loss": round(loss_sum, 5),
                  "lr": scheduler.get_last_lr()[0], "tokens": tokens, "tokens_per_s": round(tokens / seconds, 1)})
@@ -99,7 +99,13 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
                 _save(folder, step, epoch, position, model, optimizer, scheduler)
         if position >= len(order):
             epoch, position = epoch + 1, 0
-    return {"steps": step, "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
+    # Single steps are noisy (batches differ in length and content): report epoch means.
+    by_epoch: dict[int, list[float]] = {}
+    for epoch_index, value in losses:
+        by_epoch.setdefault(epoch_index, []).append(value)
+    means = [sum(v) / len(v) for _, v in sorted(by_epoch.items())]
+    return {"steps": step, "first_loss": means[0] if means else None, "last_loss": means[-1] if means else None,
+            "epoch_losses": [round(m, 4) for m in means]}
 
 
 def _save(folder: Path, step: int, epoch: int, position: int, model: Any, optimizer: Any, scheduler: Any) -> None:

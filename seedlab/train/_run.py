@@ -48,7 +48,7 @@ def train(settings: Settings, options: TrainOptions, echo: Callable[[str], None]
               or p.data == "skills"]
     model, tokenizer = (model_loader or _load_model)(options.model or info["options"].get("model")
                                                      or settings.config.model.default)
-    model = _with_lora(model, config, settings)
+    model = _with_lora(model, config)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     metrics = run_dir / "metrics.jsonl"
     results: dict[str, dict[str, Any]] = {}
@@ -150,7 +150,7 @@ def _load_model(reference: str) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _with_lora(model: Any, config: Any, settings: Settings) -> Any:
+def _with_lora(model: Any, config: Any) -> Any:
     from peft import LoraConfig, get_peft_model
 
     lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
