@@ -12,10 +12,10 @@ from pathlib import Path
 from seedlab.errors import SeedlabError
 
 MARKER = ".seedlab-demo"
-# Stages that later releases add to the demo; listed so the user sees where the run is heading.
+# What follows the demo's stages; listed so the user sees where the run is heading.
 NEXT_STAGES = [
-    ("model train", "tune a LoRA adapter: knowledge first, then skills with replay"),
-    ("model evaluate", "score base vs trained model on held-out questions about the example document"),
+    ("seedlab model train --data {run}", "tune a LoRA adapter: knowledge, then skills with replay (minutes)"),
+    ("seedlab model evaluate", "not built yet: base vs trained model on held-out questions"),
 ]
 
 
@@ -66,9 +66,9 @@ def run_demo(home: Path | None, echo: Callable[[str], None]) -> None:
     for name, seconds in times:
         echo(f"{name:16} {seconds:8.2f}")
     echo("")
-    echo("Not built yet in this release (the demo will run them once they land):")
+    echo(f"Next, with SEEDLAB_HOME={home}:")
     for name, what in NEXT_STAGES:
-        echo(f"  {name:16} {what}")
+        echo(f"  {name.format(run=result.run_dir.name):40} {what}")
     echo(f"{len(diff.files)} example leaves valid; demo home: {home}")
 
 
