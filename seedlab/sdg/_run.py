@@ -20,7 +20,7 @@ from typing import Any
 from seedlab.backends import Backend, Request, Result
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
-from seedlab.fsutil import write_text_atomic
+from seedlab.fsutil import read_json_object, write_text_atomic
 from seedlab.sdg import _pipelines as pipelines
 from seedlab.sdg._chunk import approximate_tokens, document_facts, document_title
 from seedlab.sdg._stats import block_stats, dedupe, main_drop_reason
@@ -138,7 +138,7 @@ def _open_run(root: Path, leaves: list[Leaf], identity: dict[str, Any], template
     key = _digest({"leaves": sorted(leaf.path for leaf in leaves), "teacher": identity,
                    "templates": _template_id(templates), "options": options, "version": SDG_VERSION})
     for run in sorted(root.glob("*/run.json"), reverse=True):
-        info = _read_json(run)
+        info = read_json_object(run)
         if info.get("key") == key and info.get("status") != "finished":
             return run.parent
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -158,20 +158,20 @@ def _open_run(root: Path, leaves: list[Leaf], identity: dict[str, Any], template
 def _leaf(run: Path, leaf: Leaf, key: str, settings: Settings, teacher: CountingBackend, templates: TemplateSet,
           options: dict[str, Any], workers: int, identity: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
     folder = run / "leaves" / _slug(leaf.path)
-    done = _read_json(folder / "done.json")
+    done = read_json_object(folder / "done.json")
     if done.get("key") == key:
         return done["stats"]
     previous = _reusable(settings.datasets_path, run, leaf, key)
     if previous is not None:
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(previous, folder)
-        info = _read_json(folder / "done.json")
+        info = read_json_object(folder / "done.json")
         info["stats"]["reused"] = True
         info["stats"]["reused_from"] = previous.parent.parent.name
         write_text_atomic(folder / "done.json", json.dumps(info, indent=2))
         return info["stats"]
     folder.mkdir(parents=True, exist_ok=True)
-    if _read_json(folder / "leaf.json").get("key") != key:  # a journal holds the units of one version of a leaf:
+    if read_json_object(folder / "leaf.json").get("key") != key:  # a journal holds the units of one version of a leaf:
         (folder / "journal.jsonl").unlink(missing_ok=True)  # one edited between a crash and the resume starts afresh
         write_text_atomic(folder / "leaf.json", json.dumps({"leaf": leaf.path, "key": key}))
     provenance = {"leaf": leaf.path, "leaf_kind": leaf.kind, "seed_blob": leaf.blob_id,
@@ -353,7 +353,7 @@ def _finish(run: Path, leaves: list[Leaf], stats: dict[str, Any], options: dict[
     stats["files"] = {"knowledge.jsonl": len(knowledge), "skills.jsonl": len(skills) + len(replayed),
                       "replayed_knowledge": len(replayed)}
     write_text_atomic(run / "stats.json", json.dumps(stats, indent=2))
-    info = _read_json(run / "run.json")
+    info = read_json_object(run / "run.json")
     info.update(status="finished", finished=datetime.now(UTC).isoformat(timespec="seconds"))
     write_text_atomic(run / "run.json", json.dumps(info, indent=2))
     return RunResult(run, stats, empty)
@@ -387,7 +387,7 @@ def _leaf_key(leaf: Leaf, identity: dict[str, Any], templates: TemplateSet, opti
 def _reusable(root: Path, current: Path, leaf: Leaf, key: str) -> Path | None:
     """A finished leaf with the same key in an earlier run, to copy instead of generating again."""
     for done in sorted(root.glob(f"*/leaves/{_slug(leaf.path)}/done.json"), reverse=True):
-        same = done.parent.parent.parent != current and _read_json(done).get("key") == key
+        same = done.parent.parent.parent != current and read_json_object(done).get("key") == key
         if same and (done.parent / "samples.jsonl").exists():
             return done.parent
     return None
@@ -401,16 +401,8 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def run_summary(run: Path) -> dict[str, Any]:
     """run.json and stats.json of one run, for `data list` and `data show`."""
-    return {**_read_json(run / "run.json"), "stats": _read_json(run / "stats.json")}
+    return {**read_json_object(run / "run.json"), "stats": read_json_object(run / "stats.json")}
 
 

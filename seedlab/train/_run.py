@@ -13,7 +13,7 @@ from typing import Any
 
 from seedlab.config import PhaseConfig, Settings
 from seedlab.errors import SeedlabError
-from seedlab.fsutil import write_text_atomic
+from seedlab.fsutil import read_json_object, write_text_atomic
 from seedlab.train._data import length_batches, load_samples, padding_share, tokenize
 from seedlab.train._loop import PhasePlan, run_phase
 
@@ -54,7 +54,7 @@ def train(settings: Settings, options: TrainOptions, echo: Callable[[str], None]
     results: dict[str, dict[str, Any]] = {}
     for phase in phases:
         folder = run_dir / f"phase-{phase.name}"
-        done = _read(folder / "done.json")
+        done = read_json_object(folder / "done.json")
         if done:
             _load_adapter(model, folder / "final")
             results[phase.name] = done
@@ -105,7 +105,7 @@ def _open_run(settings: Settings, options: TrainOptions) -> tuple[Path, dict[str
     root = settings.checkpoints_path
     if options.resume:
         run_dir = Path(options.resume) if Path(options.resume).is_dir() else root / options.resume
-        info = _read(run_dir / "run.json")
+        info = read_json_object(run_dir / "run.json")
         if not info:
             raise SeedlabError(f"no training run {options.resume!r} in {root}; its folder name is printed at start")
         return run_dir, info
@@ -185,14 +185,6 @@ def _plot(metrics: Path, target: Path) -> None:
     figure.tight_layout()
     figure.savefig(target)
     plt.close(figure)
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 __all__ = ["PhaseConfig", "TrainOptions", "TrainResult", "train"]
