@@ -143,6 +143,9 @@ def test_resume_after_a_crash_matches_an_unbroken_run(tmp_path: Path) -> None:
     assert resumed.run_dir == run
     for phase in ("knowledge", "skills"):
         assert resumed.phases[phase]["last_loss"] == pytest.approx(unbroken.phases[phase]["last_loss"], rel=1e-4)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    keys = [(r["phase"], r["step"]) for r in rows]
+    assert len(keys) == len(set(keys))  # no step logged twice across the crash
 
 
 def test_missing_data_or_run_is_a_clear_error() -> None:
@@ -150,3 +153,34 @@ def test_missing_data_or_run_is_a_clear_error() -> None:
     assert result.exit_code == 1 and "no training run 'nope'" in result.output
     result = CliRunner().invoke(cli, ["model", "train", "--data", "nope"])
     assert result.exit_code == 1 and "no data run 'nope'" in result.output
+
+
+def test_resume_mid_phase_repeats_no_metric_and_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import seedlab.train._loop as loop
+
+    settings = load_settings()
+    fast_phases(settings, epochs=6)
+    data = write_samples(tmp_path / "k.jsonl", unmask=True)
+    options = TrainOptions(knowledge_data=data, skills_data=data)
+    unbroken = train(settings, options, lambda _: None, tiny_loader)
+
+    settings.config.paths.checkpoints = str(tmp_path / "other")
+    real_collate, calls = loop.collate, []
+
+    def crashing_collate(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 8:  # mid-phase, after the checkpoint at step 5
+            raise Interrupt
+        return real_collate(*args)
+
+    monkeypatch.setattr(loop, "collate", crashing_collate)
+    with pytest.raises(Interrupt):
+        train(settings, options, lambda _: None, tiny_loader)
+    monkeypatch.setattr(loop, "collate", real_collate)
+    run = next((tmp_path / "other").iterdir())
+    assert (run / "phase-knowledge" / "step-000005").is_dir()
+    resumed = train(settings, TrainOptions(resume=run.name), lambda _: None, tiny_loader)
+    for phase in ("knowledge", "skills"):
+        assert resumed.phases[phase]["last_loss"] == pytest.approx(unbroken.phases[phase]["last_loss"], rel=1e-4)
+    keys = [(r["phase"], r["step"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+    assert len(keys) == len(set(keys)) and len(keys) == sum(p["steps"] for p in unbroken.phases.values())

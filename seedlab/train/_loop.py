@@ -64,7 +64,7 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
     optimizer = torch.optim.AdamW(params, lr=plan.lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, max(1, int(plan.warmup * total))))
     step, epoch, position = 0, 0, 0
-    latest = _latest_checkpoint(folder)
+    latest = latest_checkpoint(folder)
     if latest is not None:
         step, epoch, position = _restore(latest, model, optimizer, scheduler)
     else:
@@ -126,7 +126,8 @@ def _save(folder: Path, step: int, epoch: int, position: int, model: Any, optimi
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _latest_checkpoint(folder: Path) -> Path | None:
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest whole checkpoint of a phase folder, if any."""
     found = sorted(p for p in folder.glob("step-*") if (p / "position.json").is_file())
     return found[-1] if found else None
 

@@ -15,7 +15,7 @@ from seedlab.config import PhaseConfig, Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import read_json_object, write_text_atomic
 from seedlab.train._data import length_batches, load_samples, padding_share, tokenize
-from seedlab.train._loop import PhasePlan, run_phase
+from seedlab.train._loop import PhasePlan, latest_checkpoint, run_phase
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,7 @@ def train(settings: Settings, options: TrainOptions, echo: Callable[[str], None]
             with open(metrics, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row) + "\n")
 
+        _forget_steps_after_checkpoint(metrics, phase.name, folder)
         result = run_phase(model, examples, batches, plan, pad_id, folder, log)
         model.save_pretrained(folder / "final")
         result["padding"] = round(share, 4)
@@ -99,6 +100,18 @@ def train(settings: Settings, options: TrainOptions, echo: Callable[[str], None]
     info.update(status="finished", finished=datetime.now(UTC).isoformat(timespec="seconds"), phases=results)
     write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
     return TrainResult(run_dir, adapter, results)
+
+
+def _forget_steps_after_checkpoint(metrics: Path, phase: str, folder: Path) -> None:
+    """A resumed phase repeats the steps after its last checkpoint: drop their old metric lines first."""
+    if not metrics.exists():
+        return
+    checkpoint = latest_checkpoint(folder)
+    saved = read_json_object(checkpoint / "position.json").get("step", 0) if checkpoint else 0
+    rows = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [r for r in rows if r.get("phase") != phase or r.get("step", 0) <= saved]
+    if len(kept) != len(rows):
+        write_text_atomic(metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 def _open_run(settings: Settings, options: TrainOptions) -> tuple[Path, dict[str, Any]]:
@@ -176,7 +189,7 @@ def _plot(metrics: Path, target: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 4))
     offset = 0
     for phase in dict.fromkeys(r["phase"] for r in rows):
-        points = {r["step"]: r["loss"] for r in rows if r["phase"] == phase}  # a resumed step keeps its last value
+        points = {r["step"]: r["loss"] for r in rows if r["phase"] == phase}
         axes.plot([offset + s for s in points], list(points.values()), label=phase)
         offset += max(points, default=0)
     axes.set_xlabel("step")
