@@ -121,18 +121,25 @@ class Interrupt(Exception):
     pass
 
 
-def test_resume_after_a_crash_matches_an_unbroken_run(tmp_path: Path) -> None:
+def unbroken_run(tmp_path: Path) -> tuple[Any, TrainOptions, Any]:
+    """Train once without a break; return settings that checkpoint elsewhere for the run to be broken."""
     settings = load_settings()
     fast_phases(settings, epochs=6)
     data = write_samples(tmp_path / "k.jsonl", unmask=True)
     options = TrainOptions(knowledge_data=data, skills_data=data)
     unbroken = train(settings, options, lambda _: None, tiny_loader)
-
     settings.config.paths.checkpoints = str(tmp_path / "other")
-    seen: list[str] = []
+    return settings, options, unbroken
 
+
+def assert_same_losses(resumed: Any, unbroken: Any) -> None:
+    for phase in ("knowledge", "skills"):
+        assert resumed.phases[phase]["last_loss"] == pytest.approx(unbroken.phases[phase]["last_loss"], rel=1e-4)
+
+
+def test_resume_after_a_crash_matches_an_unbroken_run(tmp_path: Path) -> None:
+    settings, options, unbroken = unbroken_run(tmp_path)
     def crash_in_skills(line: str) -> None:
-        seen.append(line)
         if line.startswith("phase skills:") and "samples" in line:
             raise Interrupt  # as if killed at the start of phase 2
 
@@ -141,8 +148,7 @@ def test_resume_after_a_crash_matches_an_unbroken_run(tmp_path: Path) -> None:
     run = next((tmp_path / "other").iterdir())
     resumed = train(settings, TrainOptions(resume=run.name), lambda _: None, tiny_loader)
     assert resumed.run_dir == run
-    for phase in ("knowledge", "skills"):
-        assert resumed.phases[phase]["last_loss"] == pytest.approx(unbroken.phases[phase]["last_loss"], rel=1e-4)
+    assert_same_losses(resumed, unbroken)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     keys = [(r["phase"], r["step"]) for r in rows]
     assert len(keys) == len(set(keys))  # no step logged twice across the crash
@@ -158,13 +164,7 @@ def test_missing_data_or_run_is_a_clear_error() -> None:
 def test_resume_mid_phase_repeats_no_metric_and_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import seedlab.train._loop as loop
 
-    settings = load_settings()
-    fast_phases(settings, epochs=6)
-    data = write_samples(tmp_path / "k.jsonl", unmask=True)
-    options = TrainOptions(knowledge_data=data, skills_data=data)
-    unbroken = train(settings, options, lambda _: None, tiny_loader)
-
-    settings.config.paths.checkpoints = str(tmp_path / "other")
+    settings, options, unbroken = unbroken_run(tmp_path)
     real_collate, calls = loop.collate, []
 
     def crashing_collate(*args: Any) -> Any:
@@ -180,7 +180,6 @@ def test_resume_mid_phase_repeats_no_metric_and_matches(tmp_path: Path, monkeypa
     run = next((tmp_path / "other").iterdir())
     assert (run / "phase-knowledge" / "step-000005").is_dir()
     resumed = train(settings, TrainOptions(resume=run.name), lambda _: None, tiny_loader)
-    for phase in ("knowledge", "skills"):
-        assert resumed.phases[phase]["last_loss"] == pytest.approx(unbroken.phases[phase]["last_loss"], rel=1e-4)
+    assert_same_losses(resumed, unbroken)
     keys = [(r["phase"], r["step"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
     assert len(keys) == len(set(keys)) and len(keys) == sum(p["steps"] for p in unbroken.phases.values())
