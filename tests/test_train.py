@@ -183,3 +183,26 @@ def test_resume_mid_phase_repeats_no_metric_and_matches(tmp_path: Path, monkeypa
     assert_same_losses(resumed, unbroken)
     keys = [(r["phase"], r["step"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
     assert len(keys) == len(set(keys)) and len(keys) == sum(p["steps"] for p in unbroken.phases.values())
+
+
+def test_too_long_max_length_and_out_of_memory_name_the_setting(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    import seedlab.train._run as run
+
+    settings = load_settings()
+    fast_phases(settings, epochs=1)
+    data = write_samples(tmp_path / "k.jsonl")
+    options = TrainOptions(knowledge_data=data, skills_data=data)
+    settings.config.train.max_length = 4096  # the tiny model takes 128 positions
+    with pytest.raises(SeedlabError, match=r"max_length=4096 is longer than the model takes \(128 tokens\)"):
+        train(settings, options, lambda _: None, tiny_loader)
+    settings.config.train.max_length = 128
+
+    def out_of_memory(*args: Any) -> Any:
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(run, "run_phase", out_of_memory)
+    with pytest.raises(SeedlabError, match="out of memory with train.tokens_per_batch=64 .* lower them"):
+        train(settings, options, lambda _: None, tiny_loader)

@@ -128,5 +128,6 @@ def train_cmd(data: str | None, knowledge_data: Path | None, skills_data: Path |
 
     options = TrainOptions(data, knowledge_data, skills_data, phases, max_steps, model, resume)
     result = train(load_settings(), options, click.echo)
-    click.echo(f"adapter: {result.adapter} (loss curve {result.run_dir / 'loss.png'}); "
-               f"next: seedlab model chat --adapter {result.adapter} -q \"...\"")
+    if result.main:
+        click.echo(f"adapter: {result.adapter} (loss curve {result.run_dir / 'loss.png'}); "
+                   f"next: seedlab model chat --adapter {result.adapter} -q \"...\"")

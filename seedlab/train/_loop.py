@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from seedlab.train._data import Example, collate, epoch_order
+from seedlab.train._dist import ALONE, Ranks, barrier, reduce_sum, unwrap
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,17 @@ def use_bf16(device: str) -> bool:
 
 
 def run_phase(model: Any, examples: list[Example], batches: list[list[int]], plan: PhasePlan, pad_id: int,
-              folder: Path, log: Callable[[dict[str, Any]], None], device: str = "cpu") -> dict[str, Any]:
-    """Train one phase, checkpointing into `folder`; resumes from its latest checkpoint when there is one."""
+              folder: Path, log: Callable[[dict[str, Any]], None], ranks: Ranks = ALONE) -> dict[str, Any]:
+    """Train one phase, checkpointing into `folder`; resumes from its latest checkpoint when there is one.
+
+    A step takes `grad_accum x world` batches of the epoch's order, split across ranks, so N processes with
+    grad_accum 1 take the same steps as one process with grad_accum N."""
+    import contextlib
+
     import torch
 
-    steps_per_epoch = math.ceil(len(batches) / plan.grad_accum)
+    per_step = plan.grad_accum * ranks.world
+    steps_per_epoch = math.ceil(len(batches) / per_step)
     total = min(plan.max_steps or 10**9, steps_per_epoch * plan.epochs)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=plan.lr, weight_decay=0.0)
@@ -66,10 +73,11 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
     step, epoch, position = 0, 0, 0
     latest = latest_checkpoint(folder)
     if latest is not None:
-        step, epoch, position = _restore(latest, model, optimizer, scheduler)
+        step, epoch, position = _restore(latest, unwrap(model), optimizer, scheduler)
     else:
         torch.manual_seed(plan.seed)
         random.seed(plan.seed)
+    device = ranks.device.split(":")[0]
     bf16 = use_bf16(device)
     model.train()
     losses: list[tuple[int, float]] = []  # (epoch, loss) of the steps run in this process
@@ -77,14 +85,23 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
         order = epoch_order(len(batches), plan.seed, epoch)
         while position < len(order) and step < total:
             start, tokens, loss_sum = time.perf_counter(), 0, 0.0
-            group = order[position: position + plan.grad_accum]
-            for index in group:
-                batch = {k: v.to(device) for k, v in collate(examples, batches[index], pad_id).items()}
-                with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
-                    loss = model(**batch).loss
-                (loss / len(group)).backward()
-                loss_sum += float(loss.detach()) / len(group)
-                tokens += int(batch["attention_mask"].sum())
+            group = order[position: position + per_step]
+            mine = group[ranks.rank::ranks.world]
+            rounds = math.ceil(len(group) / ranks.world)  # every rank runs as many passes, or DDP would hang
+            for k in range(rounds):
+                # Each batch weighs 1/len(group) after DDP averages over ranks; a rank short of batches
+                # repeats one with weight 0 so its collective calls still match the others'.
+                index, weight = (mine[k], ranks.world / len(group)) if k < len(mine) else (group[0], 0.0)
+                batch = {key: v.to(ranks.device) for key, v in collate(examples, batches[index], pad_id).items()}
+                sync = k == rounds - 1 or ranks.world == 1
+                with contextlib.nullcontext() if sync else model.no_sync():
+                    with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
+                        loss = model(**batch).loss
+                    (loss * weight).backward()
+                loss_sum += float(loss.detach()) * weight / ranks.world
+                tokens += int(batch["attention_mask"].sum()) if weight else 0
+            loss_sum, tokens_all = reduce_sum([loss_sum, float(tokens)], ranks)
+            tokens = int(tokens_all)
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             scheduler.step()
@@ -93,10 +110,13 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
             position += len(group)
             losses.append((epoch, loss_sum))
             seconds = time.perf_counter() - start
-            log({"phase": plan.name, "step": step, "epoch": epoch, "loss": round(loss_sum, 5),
-                 "lr": scheduler.get_last_lr()[0], "tokens": tokens, "tokens_per_s": round(tokens / seconds, 1)})
+            if ranks.main:
+                log({"phase": plan.name, "step": step, "epoch": epoch, "loss": round(loss_sum, 5),
+                     "lr": scheduler.get_last_lr()[0], "tokens": tokens, "tokens_per_s": round(tokens / seconds, 1)})
             if step % plan.save_every == 0 or step == total:
-                _save(folder, step, epoch, position, model, optimizer, scheduler)
+                if ranks.main:
+                    _save(folder, step, epoch, position, unwrap(model), optimizer, scheduler)
+                barrier(ranks)
         if position >= len(order):
             epoch, position = epoch + 1, 0
     # Single steps are noisy (batches differ in length and content): report epoch means.

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from seedlab.config import PhaseConfig, Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import read_json_object, write_text_atomic
 from seedlab.train._data import length_batches, load_samples, padding_share, tokenize
+from seedlab.train._dist import Ranks, share, start, stop, wrap
 from seedlab.train._loop import PhasePlan, latest_checkpoint, run_phase
 
 
@@ -36,27 +38,52 @@ class TrainResult:
     run_dir: Path
     adapter: Path
     phases: dict[str, dict[str, Any]]
+    main: bool = True  # False on the other ranks of a torchrun job, which print nothing
 
 
 def train(settings: Settings, options: TrainOptions, echo: Callable[[str], None] = print,
           model_loader: Callable[[str], tuple[Any, Any]] | None = None) -> TrainResult:
-    """Train the phases in order, each from the previous one's adapter, and write the final adapter."""
+    """Train the phases in order, each from the previous one's adapter, and write the final adapter.
+
+    Under torchrun (WORLD_SIZE > 1) every rank runs this; rank 0 alone prints and writes files."""
+    ranks = start()
+    try:
+        return _train(settings, options, echo if ranks.main else (lambda _line: None), model_loader, ranks)
+    finally:
+        stop(ranks)
+
+
+def _train(settings: Settings, options: TrainOptions, echo: Callable[[str], None],
+           model_loader: Callable[[str], tuple[Any, Any]] | None, ranks: Ranks) -> TrainResult:
+    import torch
+
     config = settings.config.train
-    run_dir, info = _open_run(settings, options)
+    run_dir, info = share(_open_run(settings, options) if ranks.main else None, ranks)
     files = _data_files(settings, options if not options.resume else TrainOptions(**info["options"]))
     phases = [p for p in config.phases if (options.phases or info["options"].get("phases")) != "skills"
               or p.data == "skills"]
     model, tokenizer = (model_loader or _load_model)(options.model or info["options"].get("model")
                                                      or settings.config.model.default)
-    model = _with_lora(model, config)
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit and config.max_length > limit:
+        raise SeedlabError(f"train.max_length={config.max_length} is longer than the model takes ({limit} tokens); "
+                           f"lower it in config")
+    torch.manual_seed(config.seed)  # the same LoRA initialisation on every rank and every run
+    core = _with_lora(model, config).to(ranks.device)
+    model = wrap(core, ranks)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     metrics = run_dir / "metrics.jsonl"
+
+    def log(row: dict[str, Any]) -> None:
+        with open(metrics, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+
     results: dict[str, dict[str, Any]] = {}
     for phase in phases:
         folder = run_dir / f"phase-{phase.name}"
         done = read_json_object(folder / "done.json")
         if done:
-            _load_adapter(model, folder / "final")
+            _load_adapter(core, folder / "final")
             results[phase.name] = done
             echo(f"phase {phase.name}: done earlier (loss {done['first_loss']:.3f} -> {done['last_loss']:.3f})")
             continue
@@ -68,38 +95,60 @@ def train(settings: Settings, options: TrainOptions, echo: Callable[[str], None]
         if not examples:
             raise SeedlabError(f"{path}: no sample fits in train.max_length={config.max_length} tokens; raise it")
         batches = length_batches(examples, config.tokens_per_batch)
-        share = padding_share(examples, batches)
+        share_padding = padding_share(examples, batches)
         for number, why in report.invalid[:5]:
             echo(f"warning: {path}:{number}: skipped, {why}")
         echo(f"phase {phase.name}: {len(examples)} samples from {path.name} ({len(report.invalid)} invalid lines, "
-             f"{report.too_long} over {config.max_length} tokens), {len(batches)} batches, padding {share:.1%}")
+             f"{report.too_long} over {config.max_length} tokens), {len(batches)} batches, padding {share_padding:.1%}")
         plan = PhasePlan(phase.name, phase.epochs, phase.lr, phase.warmup, options.max_steps or phase.max_steps,
                          config.grad_accum, config.save_every, config.seed)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(folder / "meta.json", json.dumps({
-            "phase": dataclasses.asdict(phase), "plan": dataclasses.asdict(plan), "data": str(path),
-            "data_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "samples": len(examples),
-            "padding": round(share, 4), "parent": results and list(results)[-1] or None,
-            "train_config": {k: v for k, v in dataclasses.asdict(config).items() if k != "phases"}}, indent=2))
-
-        def log(row: dict[str, Any]) -> None:
-            with open(metrics, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(row) + "\n")
-
-        _forget_steps_after_checkpoint(metrics, phase.name, folder)
-        result = run_phase(model, examples, batches, plan, pad_id, folder, log)
-        model.save_pretrained(folder / "final")
-        result["padding"] = round(share, 4)
-        write_text_atomic(folder / "done.json", json.dumps(result, indent=2))
+        if ranks.main:
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_meta(folder, phase, plan, path, len(examples), share_padding, config, results)
+            _forget_steps_after_checkpoint(metrics, phase.name, folder)
+        with _memory_hint(config):
+            result = run_phase(model, examples, batches, plan, pad_id, folder, log, ranks)
+        if ranks.main:
+            core.save_pretrained(folder / "final")
+            result["padding"] = round(share_padding, 4)
+            write_text_atomic(folder / "done.json", json.dumps(result, indent=2))
         results[phase.name] = result
         echo(f"phase {phase.name}: {result['steps']} steps, loss {result['first_loss']:.3f} -> "
              f"{result['last_loss']:.3f}")
     adapter = run_dir / "adapter"
-    model.save_pretrained(adapter)
-    _plot(metrics, run_dir / "loss.png")
-    info.update(status="finished", finished=datetime.now(UTC).isoformat(timespec="seconds"), phases=results)
-    write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
-    return TrainResult(run_dir, adapter, results)
+    if ranks.main:
+        core.save_pretrained(adapter)
+        _plot(metrics, run_dir / "loss.png")
+        info.update(status="finished", finished=datetime.now(UTC).isoformat(timespec="seconds"), phases=results)
+        write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
+    return TrainResult(run_dir, adapter, results, ranks.main)
+
+
+@contextlib.contextmanager
+def _memory_hint(config: Any) -> Iterator[None]:
+    """Running out of memory names the settings to lower; finished checkpoints stay, so --resume continues."""
+    import torch
+
+    hint = (f"out of memory with train.tokens_per_batch={config.tokens_per_batch} and train.max_length="
+            f"{config.max_length}: lower them in config (raise train.grad_accum to keep the batch), then --resume")
+    try:
+        yield
+    except (torch.OutOfMemoryError, MemoryError) as error:
+        raise SeedlabError(hint) from error
+    except RuntimeError as error:
+        if "can't allocate memory" not in str(error) and "not enough memory" not in str(error):
+            raise
+        raise SeedlabError(hint) from error
+
+
+def _write_meta(folder: Path, phase: PhaseConfig, plan: PhasePlan, path: Path, samples: int, padding: float,
+                config: Any, results: dict[str, Any]) -> None:
+    """The phase's resolved settings, data hash and parent, beside its checkpoints."""
+    write_text_atomic(folder / "meta.json", json.dumps({
+        "phase": dataclasses.asdict(phase), "plan": dataclasses.asdict(plan), "data": str(path),
+        "data_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "samples": samples,
+        "padding": round(padding, 4), "parent": results and list(results)[-1] or None,
+        "train_config": {k: v for k, v in dataclasses.asdict(config).items() if k != "phases"}}, indent=2))
 
 
 def _forget_steps_after_checkpoint(metrics: Path, phase: str, folder: Path) -> None:
