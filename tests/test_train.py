@@ -64,6 +64,7 @@ def fast_phases(settings: Any, epochs: int = 40, lr: float = 1e-2) -> None:
                                     PhaseConfig("skills", "skills", 2, lr / 2, 0.0)]
     settings.config.train.tokens_per_batch = 64
     settings.config.train.save_every = 5
+    settings.config.train.max_length = 128
 
 
 def test_labels_cover_assistant_turns_only_unless_unmasked() -> None:

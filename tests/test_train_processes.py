@@ -25,7 +25,7 @@ def tiny_model_folder(tmp_path: Path) -> Path:
 
 def write_config(home: Path, epochs: int, grad_accum: int, checkpoints: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
-    train = {"lora_dropout": 0.0, "tokens_per_batch": 32, "grad_accum": grad_accum, "save_every": 5,
+    train = {"lora_dropout": 0.0, "tokens_per_batch": 32, "max_length": 128, "grad_accum": grad_accum, "save_every": 5,
              "phases": [{"name": "knowledge", "data": "knowledge", "epochs": epochs, "lr": 1e-2, "warmup": 0.0},
                         {"name": "skills", "data": "skills", "epochs": 2, "lr": 5e-3, "warmup": 0.0}]}
     (home / "config.yaml").write_text(yaml.safe_dump({"train": train, "paths": {"checkpoints": str(checkpoints)}}))
