@@ -26,3 +26,19 @@ def read_json_object(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def new_run_dir(root: Path) -> Path:
+    """A new folder under `root` named by the UTC time (YYYYmmdd-HHMMSS, then -2, -3... within one second)."""
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    root.mkdir(parents=True, exist_ok=True)
+    for suffix in range(1, 1000):
+        run_dir = root / (stamp if suffix == 1 else f"{stamp}-{suffix}")
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{root}: too many runs started in one second")

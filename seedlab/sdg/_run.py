@@ -20,7 +20,7 @@ from typing import Any
 from seedlab.backends import Backend, Request, Result
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
-from seedlab.fsutil import read_json_object, write_text_atomic
+from seedlab.fsutil import new_run_dir, read_json_object, write_text_atomic
 from seedlab.sdg import _pipelines as pipelines
 from seedlab.sdg._chunk import approximate_tokens, document_facts, document_title
 from seedlab.sdg._stats import block_stats, dedupe, main_drop_reason
@@ -141,13 +141,7 @@ def _open_run(root: Path, leaves: list[Leaf], identity: dict[str, Any], template
         info = read_json_object(run)
         if info.get("key") == key and info.get("status") != "finished":
             return run.parent
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    run_dir = root / stamp
-    suffix = 1
-    while run_dir.exists():
-        suffix += 1
-        run_dir = root / f"{stamp}-{suffix}"
-    run_dir.mkdir(parents=True)
+    run_dir = new_run_dir(root)
     info = {"id": run_dir.name, "created": datetime.now(UTC).isoformat(timespec="seconds"), "status": "running",
             "key": key, "options": options, "teacher": identity, "templates": _template_id(templates),
             "leaves": [leaf.path for leaf in leaves]}

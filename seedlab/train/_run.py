@@ -14,7 +14,7 @@ from typing import Any
 
 from seedlab.config import PhaseConfig, Settings
 from seedlab.errors import SeedlabError
-from seedlab.fsutil import read_json_object, write_text_atomic
+from seedlab.fsutil import new_run_dir, read_json_object, write_text_atomic
 from seedlab.train._data import length_batches, load_samples, padding_share, tokenize
 from seedlab.train._dist import Ranks, share, start, stop, wrap
 from seedlab.train._loop import PhasePlan, latest_checkpoint, run_phase
@@ -171,11 +171,9 @@ def _open_run(settings: Settings, options: TrainOptions) -> tuple[Path, dict[str
         if not info:
             raise SeedlabError(f"no training run {options.resume!r} in {root}; its folder name is printed at start")
         return run_dir, info
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    run_dir = root / stamp
-    run_dir.mkdir(parents=True, exist_ok=False)
+    run_dir = new_run_dir(root)
     saved = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(options).items()}
-    info = {"id": stamp, "created": datetime.now(UTC).isoformat(timespec="seconds"), "status": "running",
+    info = {"id": run_dir.name, "created": datetime.now(UTC).isoformat(timespec="seconds"), "status": "running",
             "options": saved}
     write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
     return run_dir, info
