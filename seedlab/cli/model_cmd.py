@@ -131,3 +131,20 @@ def train_cmd(data: str | None, knowledge_data: Path | None, skills_data: Path |
     if result.main:
         click.echo(f"adapter: {result.adapter} (loss curve {result.run_dir / 'loss.png'}); "
                    f"next: seedlab model chat --adapter {result.adapter} -q \"...\"")
+
+
+@model.command("convert")
+@click.argument("adapter", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--to", "to", type=click.Choice(["gguf", "hf"]), default="gguf", show_default=True,
+              help="gguf: one file for llama.cpp, chat and serve; hf: a merged Hugging Face safetensors folder.")
+@click.option("--quantize", type=click.Choice(["f16", "q8_0"]), default="q8_0", show_default=True,
+              help="Weight format of the GGUF file.")
+@MODEL
+@click.option("--output", type=click.Path(path_type=Path), help="Where to write (default: beside the adapter).")
+def convert_cmd(adapter: Path, to: str, quantize: str, model: str | None, output: Path | None) -> None:
+    """Merge a trained LoRA adapter into its base model and write it as GGUF or Hugging Face weights."""
+    from seedlab.config import load_settings
+    from seedlab.train import convert
+
+    target = convert(load_settings(), adapter, to, quantize, model, output)
+    click.echo(f"wrote {target}; next: seedlab model chat --model {target} -q \"...\"")

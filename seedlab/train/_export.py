@@ -1,0 +1,155 @@
+"""`seedlab model convert`: merge a LoRA adapter into its base and write Hugging Face safetensors or a GGUF file.
+
+The GGUF path works on the base model's own GGUF: every tensor is read (de-quantised), the adapter's
+low-rank update B·A·(alpha/r) is added where it applies, and the file is written again at f16 or q8_0
+with the base's metadata (tokenizer, chat template, hyper-parameters). No torch model is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from seedlab.backends import ModelRef, resolve_model
+from seedlab.config import Settings
+from seedlab.errors import SeedlabError
+from seedlab.fsutil import read_json_object
+
+QUANTIZE = {"f16": 1, "q8_0": 7}  # name -> general.file_type (llama.cpp's MOSTLY_F16, MOSTLY_Q8_0)
+
+
+def convert(settings: Settings, adapter: Path, to: str = "gguf", quantize: str = "q8_0", model: str | None = None,
+            output: Path | None = None) -> Path:
+    """Merge `adapter` into its base model and write it as `to` ("gguf" or "hf"); returns the written path."""
+    config = read_json_object(adapter / "adapter_config.json")
+    if not config or not (adapter / "adapter_model.safetensors").is_file():
+        raise SeedlabError(f"{adapter}: not a PEFT adapter folder (adapter_config.json and "
+                           f"adapter_model.safetensors); give the `adapter` folder of a training run")
+    base = resolve_model(model or _trained_on(adapter) or settings.config.model.default, settings.models_path)
+    if to == "hf":
+        target = output or adapter.parent / f"{adapter.name}-merged-hf"
+        _write_hf(settings, base, adapter, target)
+        return target
+    if base.format != "gguf":
+        raise SeedlabError(f"GGUF export merges into the base model's GGUF file, and {base.name} is a Hugging Face "
+                           f"folder; use --to hf, or --model a .gguf of the same weights")
+    if quantize not in QUANTIZE:
+        raise SeedlabError(f"--quantize {quantize}: choose one of {', '.join(QUANTIZE)}")
+    target = output or adapter.parent / f"{adapter.name}-merged-{quantize}.gguf"
+    _write_gguf(base.path, _lora_updates(adapter, config), target, quantize)
+    return target
+
+
+def _trained_on(adapter: Path) -> str | None:
+    """The model a training run was started with (an adapter sits at RUN/adapter or RUN/phase-X/final)."""
+    for folder in (adapter.parent, adapter.parent.parent):
+        options = read_json_object(folder / "run.json").get("options")
+        if isinstance(options, dict):
+            return options.get("model")
+    return None
+
+
+def _lora_updates(adapter: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Hugging Face module name (model.layers.0.self_attn.q_proj) -> its dense update (out x in, float32)."""
+    from safetensors.numpy import load_file
+
+    if config.get("use_dora") or config.get("peft_type", "LORA") != "LORA":
+        raise SeedlabError(f"{adapter}: only plain LoRA adapters can be merged into GGUF")
+    rank = int(config["r"])
+    scale = float(config["lora_alpha"]) / (rank ** 0.5 if config.get("use_rslora") else rank)
+    weights = load_file(str(adapter / "adapter_model.safetensors"))
+    updates = {}
+    for name, a in weights.items():
+        if ".lora_A." not in name:
+            continue
+        b = weights[name.replace(".lora_A.", ".lora_B.")]
+        module = name.split(".lora_A.")[0].removeprefix("base_model.model.")
+        updates[module] = (b.astype("float32") @ a.astype("float32")) * scale
+    if not updates:
+        raise SeedlabError(f"{adapter}: the adapter holds no LoRA weights")
+    return updates
+
+
+def _write_gguf(base: Path, updates: dict[str, Any], target: Path, quantize: str) -> None:
+    import gguf
+    import numpy as np
+
+    reader = gguf.GGUFReader(base)
+    arch = str(reader.fields["general.architecture"].contents())
+    blocks = int(reader.fields[f"{arch}.block_count"].contents())
+    names = gguf.get_tensor_name_map(_arch_enum(arch), blocks)
+    by_gguf = {}
+    for module, update in updates.items():
+        gguf_name = names.get_name(module)
+        if gguf_name is None:
+            raise SeedlabError(f"the adapter changes {module}, which has no GGUF counterpart in {arch}")
+        by_gguf[gguf_name + ".weight"] = _to_gguf_layout(module, update, reader, arch)
+    staging = target.with_name(target.name + ".partial")
+    writer = gguf.GGUFWriter(staging, arch)
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        value = QUANTIZE[quantize] if key == "general.file_type" else field.contents()
+        sub_type = field.types[1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(key, value, field.types[0], sub_type=sub_type)
+    applied = 0
+    for tensor in reader.tensors:
+        weight = gguf.quants.dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
+        if tensor.name in by_gguf:
+            weight = weight + by_gguf[tensor.name]
+            applied += 1
+        if weight.ndim == 1:
+            writer.add_tensor(tensor.name, weight)  # norms stay float32, as llama.cpp expects
+        elif quantize == "q8_0" and weight.shape[-1] % 32 == 0:  # q8_0 packs rows in blocks of 32
+            writer.add_tensor(tensor.name, gguf.quants.quantize(weight, gguf.GGMLQuantizationType.Q8_0),
+                              raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+        else:
+            writer.add_tensor(tensor.name, weight.astype(np.float16))
+    if applied != len(by_gguf):
+        raise SeedlabError(f"{base}: {len(by_gguf) - applied} adapter tensors match no tensor of the base GGUF")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    staging.replace(target)
+
+
+def _arch_enum(arch: str) -> Any:
+    import gguf
+
+    for value, name in gguf.MODEL_ARCH_NAMES.items():
+        if name == arch:
+            return value
+    raise SeedlabError(f"GGUF architecture {arch!r} is unknown to the gguf package")
+
+
+def _to_gguf_layout(module: str, update: Any, reader: Any, arch: str) -> Any:
+    """llama.cpp stores a llama model's q and k rows interleaved per head differently from Hugging Face; the
+    update gets the same row permutation the weights had when the GGUF was made."""
+    if arch != "llama" or not module.endswith(("q_proj", "k_proj")):
+        return update
+    key = "head_count" if module.endswith("q_proj") else "head_count_kv"
+    heads = int(reader.fields[f"llama.attention.{key}"].contents())
+    rows, cols = update.shape
+    return update.reshape(heads, 2, rows // heads // 2, cols).swapaxes(1, 2).reshape(rows, cols)
+
+
+def _write_hf(settings: Settings, base: ModelRef, adapter: Path, target: Path) -> None:
+    import torch
+    import transformers
+    from peft import PeftModel
+
+    from seedlab.backends._convert import hf_copy
+
+    folder = hf_copy(base, settings.models_path)
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    merged.save_pretrained(staging, safe_serialization=True)
+    transformers.AutoTokenizer.from_pretrained(folder).save_pretrained(staging)
+    (staging / "seedlab-merge.json").write_text(json.dumps({"base": str(base.path), "adapter": str(adapter)}))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
