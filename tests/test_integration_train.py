@@ -74,3 +74,38 @@ def test_train_chat_convert_and_generate_in_llama_cpp(tmp_path: Path, seedlab_ho
     assert reply.exit_code == 0 and reply.output.strip(), reply.output
     bad = runner.invoke(cli, ["model", "convert", str(tmp_path)])
     assert bad.exit_code == 1 and "not a PEFT adapter folder" in bad.output
+
+
+def test_full_fine_tuning_converts_to_gguf_with_its_own_weights(tmp_path: Path, seedlab_home: Path) -> None:
+    import numpy as np
+    import torch
+    import transformers
+    from llama_cpp import Llama
+
+    data = tmp_path / "facts.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": q},
+                                                     {"role": "assistant", "content": a}]}) + "\n" for q, a in FACTS))
+    seedlab_home.mkdir(parents=True, exist_ok=True)
+    (seedlab_home / "config.yaml").write_text(yaml.safe_dump({"train": {"phases": [
+        {"name": "skills", "data": "skills", "epochs": 1, "lr": 1e-4, "warmup": 0.0}], "tokens_per_batch": 256}}))
+    runner = CliRunner()
+    trained = runner.invoke(cli, ["model", "train", "--full", "--skills-data", str(data), "--max-steps", "2"])
+    assert trained.exit_code == 0, trained.output
+    folder = next(seedlab_home.rglob("model/model.safetensors")).parent
+    assert f"next: seedlab model chat --model {folder}" in trained.output
+    converted = runner.invoke(cli, ["model", "convert", str(folder), "--quantize", "f16"])
+    assert converted.exit_code == 0, converted.output
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": FACTS[2][0]}], tokenize=False,
+                                           add_generation_prompt=True)
+    ids = tokenizer(prompt, return_tensors="pt").input_ids
+    base_folder = next((seedlab_home / "cache" / "models" / "hf").iterdir())
+    with torch.no_grad():
+        expected = transformers.AutoModelForCausalLM.from_pretrained(folder)(ids).logits[0, -1].numpy()
+        base = transformers.AutoModelForCausalLM.from_pretrained(base_folder)(ids).logits[0, -1].numpy()
+    llm = Llama(str(folder.parent / "model-merged-f16.gguf"), n_ctx=512, logits_all=True, verbose=False)
+    tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+    llm.eval(tokens)
+    merged = np.array(llm.scores[len(tokens) - 1])
+    assert np.abs(merged - expected).max() < 0.2 * np.abs(base - expected).max()

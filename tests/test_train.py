@@ -207,3 +207,27 @@ def test_too_long_max_length_and_out_of_memory_name_the_setting(tmp_path: Path,
     monkeypatch.setattr(run, "run_phase", out_of_memory)
     with pytest.raises(SeedlabError, match="out of memory with train.tokens_per_batch=64 .* lower them"):
         train(settings, options, lambda _: None, tiny_loader)
+
+
+def test_replay_mix_takes_the_asked_share_and_marks_it() -> None:
+    from seedlab.train._data import replay_mix
+
+    skills = [{"messages": [], "metadata": {"n": i}} for i in range(8)]
+    replay = [{"messages": [], "metadata": {"r": i}} for i in range(3)]
+    mixed = replay_mix(skills, replay, 0.5, seed=1)
+    assert len(mixed) == 16 and sum(1 for s in mixed if s["metadata"].get("replay")) == 8
+    assert mixed[:8] == skills and {s["metadata"]["r"] for s in mixed[8:]} == {0, 1, 2}
+    assert replay_mix(skills, replay, 0.0, seed=1) == skills
+    with pytest.raises(SeedlabError, match="--replay-ratio 1"):
+        replay_mix(skills, replay, 1, seed=1)
+
+
+def test_replay_data_joins_the_skills_phase(tmp_path: Path) -> None:
+    settings = load_settings()
+    fast_phases(settings, epochs=1)
+    data = write_samples(tmp_path / "k.jsonl")
+    lines: list[str] = []
+    options = TrainOptions(knowledge_data=data, skills_data=data, replay_data=data, replay_ratio=0.25)
+    train(settings, options, lines.append, tiny_loader)
+    assert "phase skills: 2 replay samples from" in "\n".join(lines)
+    assert any(line.startswith("phase skills: 8 samples") for line in lines)

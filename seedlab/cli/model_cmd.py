@@ -116,21 +116,31 @@ def serve(model: str | None, adapter: Path | None, host: str | None, port: int |
               help="A knowledge .jsonl file instead of the run's.")
 @click.option("--skills-data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A skills .jsonl file instead of the run's.")
+@click.option("--replay-data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Extra samples (e.g. a community skills set) mixed into the skills phase.")
+@click.option("--replay-ratio", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
+              help="Share of the skills phase taken by --replay-data samples.")
 @click.option("--phases", type=click.Choice(["all", "skills"]), help="skills skips the knowledge phase.")
 @click.option("--max-steps", type=click.IntRange(1), help="Stop each phase after this many optimiser steps.")
+@click.option("--full", is_flag=True, help="Tune every weight instead of a LoRA adapter (needs ~4x the memory).")
 @MODEL
 @click.option("--resume", help="Continue a training run (its id or folder) where it stopped.")
-def train_cmd(data: str | None, knowledge_data: Path | None, skills_data: Path | None, phases: str | None,
-              max_steps: int | None, model: str | None, resume: str | None) -> None:
-    """Tune a LoRA adapter: knowledge first, then skills (which replay knowledge); phases come from config."""
+def train_cmd(data: str | None, knowledge_data: Path | None, skills_data: Path | None, replay_data: Path | None,
+              replay_ratio: float, phases: str | None, max_steps: int | None, full: bool, model: str | None,
+              resume: str | None) -> None:
+    """Tune a LoRA adapter: knowledge first, then skills (which replay knowledge); phases come from config.
+
+    Runs the same under `torchrun --nproc_per_node N -m seedlab model train ...` (DDP; gloo on CPU)."""
     from seedlab.config import load_settings
     from seedlab.train import TrainOptions, train
 
-    options = TrainOptions(data, knowledge_data, skills_data, phases, max_steps, model, resume)
+    options = TrainOptions(data, knowledge_data, skills_data, phases, max_steps, model, resume, replay_data,
+                           replay_ratio, full)
     result = train(load_settings(), options, click.echo)
     if result.main:
-        click.echo(f"adapter: {result.adapter} (loss curve {result.run_dir / 'loss.png'}); "
-                   f"next: seedlab model chat --adapter {result.adapter} -q \"...\"")
+        use = "--adapter" if (result.adapter / "adapter_config.json").is_file() else "--model"
+        click.echo(f"trained: {result.adapter} (loss curve {result.run_dir / 'loss.png'}); "
+                   f"next: seedlab model chat {use} {result.adapter} -q \"...\"")
 
 
 @model.command("convert")

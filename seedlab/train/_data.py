@@ -155,3 +155,16 @@ def collate(examples: list[Example], indices: list[int], pad_id: int) -> dict[st
         labels.append(example.labels + [IGNORE] * pad)
         mask.append([1] * len(example.input_ids) + [0] * pad)
     return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
+
+
+def replay_mix(samples: list[dict[str, Any]], replay: list[dict[str, Any]], ratio: float,
+               seed: int) -> list[dict[str, Any]]:
+    """`samples` plus replay samples making up `ratio` of the result (drawn without repeats while they last)."""
+    if not 0 <= ratio < 1:
+        raise SeedlabError(f"--replay-ratio {ratio}: give a share from 0 up to (not including) 1")
+    wanted = round(ratio / (1 - ratio) * len(samples))
+    rng = random.Random(seed)
+    drawn: list[dict[str, Any]] = []
+    while replay and len(drawn) < wanted:
+        drawn += rng.sample(replay, min(len(replay), wanted - len(drawn)))
+    return samples + [{**s, "metadata": {**s.get("metadata", {}), "replay": True}} for s in drawn]

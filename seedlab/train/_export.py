@@ -22,12 +22,17 @@ QUANTIZE = {"f16": 1, "q8_0": 7}  # name -> general.file_type (llama.cpp's MOSTL
 
 def convert(settings: Settings, adapter: Path, to: str = "gguf", quantize: str = "q8_0", model: str | None = None,
             output: Path | None = None) -> Path:
-    """Merge `adapter` into its base model and write it as `to` ("gguf" or "hf"); returns the written path."""
+    """Merge `adapter` into its base model and write it as `to` ("gguf" or "hf"); returns the written path.
+
+    `adapter` may also be the whole model a `--full` run wrote; its weights then replace the base's."""
     config = read_json_object(adapter / "adapter_config.json")
-    if not config or not (adapter / "adapter_model.safetensors").is_file():
+    full = not config and (adapter / "model.safetensors").is_file()
+    if not full and (not config or not (adapter / "adapter_model.safetensors").is_file()):
         raise SeedlabError(f"{adapter}: not a PEFT adapter folder (adapter_config.json and "
                            f"adapter_model.safetensors); give the `adapter` folder of a training run")
     base = resolve_model(model or _trained_on(adapter) or settings.config.model.default, settings.models_path)
+    if to == "hf" and full:
+        raise SeedlabError(f"{adapter} is already a whole Hugging Face model; use it with --model as it is")
     if to == "hf":
         target = output or adapter.parent / f"{adapter.name}-merged-hf"
         _write_hf(settings, base, adapter, target)
@@ -38,7 +43,10 @@ def convert(settings: Settings, adapter: Path, to: str = "gguf", quantize: str =
     if quantize not in QUANTIZE:
         raise SeedlabError(f"--quantize {quantize}: choose one of {', '.join(QUANTIZE)}")
     target = output or adapter.parent / f"{adapter.name}-merged-{quantize}.gguf"
-    _write_gguf(base.path, _lora_updates(adapter, config), target, quantize)
+    if full:
+        _write_gguf(base.path, _full_weights(adapter), target, quantize, replace=True)
+    else:
+        _write_gguf(base.path, _lora_updates(adapter, config), target, quantize)
     return target
 
 
@@ -72,7 +80,17 @@ def _lora_updates(adapter: Path, config: dict[str, Any]) -> dict[str, Any]:
     return updates
 
 
-def _write_gguf(base: Path, updates: dict[str, Any], target: Path, quantize: str) -> None:
+def _full_weights(folder: Path) -> dict[str, Any]:
+    """Hugging Face module name -> weight (float32) of a whole fine-tuned model."""
+    from safetensors.numpy import load_file
+
+    weights = load_file(str(folder / "model.safetensors"))
+    return {name.removesuffix(".weight"): value.astype("float32") for name, value in weights.items()
+            if name.endswith(".weight")}
+
+
+def _write_gguf(base: Path, updates: dict[str, Any], target: Path, quantize: str, replace: bool = False) -> None:
+    """The base GGUF with `updates` added to its tensors (or, with `replace`, put in their place)."""
     import gguf
     import numpy as np
 
@@ -98,7 +116,7 @@ def _write_gguf(base: Path, updates: dict[str, Any], target: Path, quantize: str
     for tensor in reader.tensors:
         weight = gguf.quants.dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
         if tensor.name in by_gguf:
-            weight = weight + by_gguf[tensor.name]
+            weight = by_gguf[tensor.name] if replace else weight + by_gguf[tensor.name]
             applied += 1
         if weight.ndim == 1:
             writer.add_tensor(tensor.name, weight)  # norms stay float32, as llama.cpp expects

@@ -154,10 +154,8 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 def _restore(checkpoint: Path, model: Any, optimizer: Any, scheduler: Any) -> tuple[int, int, int]:
     import torch
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
 
-    set_peft_model_state_dict(model, load_file(str(checkpoint / "adapter_model.safetensors")))
+    load_weights(model, checkpoint)
     state = torch.load(checkpoint / "state.pt", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
@@ -165,3 +163,15 @@ def _restore(checkpoint: Path, model: Any, optimizer: Any, scheduler: Any) -> tu
     random.setstate(state["python_rng"])
     position = json.loads((checkpoint / "position.json").read_text())
     return int(position["step"]), int(position["epoch"]), int(position["position"])
+
+
+def load_weights(model: Any, folder: Path) -> None:
+    """Put saved weights back: a PEFT adapter's, or a whole model's (full fine-tuning)."""
+    from safetensors.torch import load_file
+
+    if (folder / "adapter_model.safetensors").is_file():
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
+    else:
+        model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=False)  # tied weights omitted

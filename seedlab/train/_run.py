@@ -15,9 +15,9 @@ from typing import Any
 from seedlab.config import PhaseConfig, Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import new_run_dir, read_json_object, write_text_atomic
-from seedlab.train._data import length_batches, load_samples, padding_share, tokenize
+from seedlab.train._data import length_batches, load_samples, padding_share, replay_mix, tokenize
 from seedlab.train._dist import Ranks, share, start, stop, wrap
-from seedlab.train._loop import PhasePlan, latest_checkpoint, run_phase
+from seedlab.train._loop import PhasePlan, latest_checkpoint, load_weights, run_phase
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class TrainOptions:
     max_steps: int | None = None
     model: str | None = None
     resume: str | None = None  # a training run id or folder
+    replay_data: Path | None = None  # extra samples mixed into the skills phase
+    replay_ratio: float = 0.2  # their share of that phase
+    full: bool = False  # tune every weight instead of a LoRA adapter
 
 
 @dataclass
@@ -59,17 +62,16 @@ def _train(settings: Settings, options: TrainOptions, echo: Callable[[str], None
 
     config = settings.config.train
     run_dir, info = share(_open_run(settings, options) if ranks.main else None, ranks)
-    files = _data_files(settings, options if not options.resume else TrainOptions(**info["options"]))
-    phases = [p for p in config.phases if (options.phases or info["options"].get("phases")) != "skills"
-              or p.data == "skills"]
-    model, tokenizer = (model_loader or _load_model)(options.model or info["options"].get("model")
-                                                     or settings.config.model.default)
+    saved = options if not options.resume else TrainOptions(**info["options"])
+    files = _data_files(settings, saved)
+    phases = [p for p in config.phases if saved.phases != "skills" or p.data == "skills"]
+    model, tokenizer = (model_loader or _load_model)(saved.model or settings.config.model.default)
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit and config.max_length > limit:
         raise SeedlabError(f"train.max_length={config.max_length} is longer than the model takes ({limit} tokens); "
                            f"lower it in config")
     torch.manual_seed(config.seed)  # the same LoRA initialisation on every rank and every run
-    core = _with_lora(model, config).to(ranks.device)
+    core = (model if saved.full else _with_lora(model, config)).to(ranks.device)
     model = wrap(core, ranks)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     metrics = run_dir / "metrics.jsonl"
@@ -83,7 +85,7 @@ def _train(settings: Settings, options: TrainOptions, echo: Callable[[str], None
         folder = run_dir / f"phase-{phase.name}"
         done = read_json_object(folder / "done.json")
         if done:
-            _load_adapter(core, folder / "final")
+            load_weights(core, folder / "final")
             results[phase.name] = done
             echo(f"phase {phase.name}: done earlier (loss {done['first_loss']:.3f} -> {done['last_loss']:.3f})")
             continue
@@ -91,6 +93,9 @@ def _train(settings: Settings, options: TrainOptions, echo: Callable[[str], None
         if path is None:
             raise SeedlabError(f"phase {phase.name} needs {phase.data} data; pass --data RUN or --{phase.data}-data F")
         samples, report = load_samples(path)
+        if phase.data == "skills" and saved.replay_data:
+            samples = replay_mix(samples, load_samples(Path(saved.replay_data))[0], saved.replay_ratio, config.seed)
+            echo(f"phase {phase.name}: {len(samples) - report.kept} replay samples from {saved.replay_data}")
         examples = tokenize(samples, tokenizer, config.max_length, report)
         if not examples:
             raise SeedlabError(f"{path}: no sample fits in train.max_length={config.max_length} tokens; raise it")
@@ -115,9 +120,11 @@ def _train(settings: Settings, options: TrainOptions, echo: Callable[[str], None
         results[phase.name] = result
         echo(f"phase {phase.name}: {result['steps']} steps, loss {result['first_loss']:.3f} -> "
              f"{result['last_loss']:.3f}")
-    adapter = run_dir / "adapter"
+    adapter = run_dir / ("model" if saved.full else "adapter")
     if ranks.main:
         core.save_pretrained(adapter)
+        if saved.full:
+            tokenizer.save_pretrained(adapter)  # a whole model folder that chat and serve load with --model
         _plot(metrics, run_dir / "loss.png")
         info.update(status="finished", finished=datetime.now(UTC).isoformat(timespec="seconds"), phases=results)
         write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
@@ -216,13 +223,6 @@ def _with_lora(model: Any, config: Any) -> Any:
     lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=config.target_modules, task_type="CAUSAL_LM")
     return get_peft_model(model, lora)
-
-
-def _load_adapter(model: Any, folder: Path) -> None:
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
 
 
 def _plot(metrics: Path, target: Path) -> None:
