@@ -62,10 +62,10 @@ def seedlab_rate(folder: Path, data: list[dict[str, Any]], steps: int) -> float:
     from seedlab.config import TrainConfig
     from seedlab.train._data import DataReport, length_batches, tokenize
     from seedlab.train._loop import PhasePlan, run_phase
-    from seedlab.train._run import _with_lora
+    from seedlab.train._run import prepare_model
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
-    model = _with_lora(transformers.AutoModelForCausalLM.from_pretrained(folder), TrainConfig())
+    model = prepare_model(transformers.AutoModelForCausalLM.from_pretrained(folder), TrainConfig(), False, "cpu")
     examples = tokenize(data, tokenizer, 1024, DataReport("bench"))
     batches = length_batches(examples, 2048)
     rows: list[dict[str, Any]] = []

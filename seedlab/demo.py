@@ -7,69 +7,97 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from seedlab.errors import SeedlabError
 
 MARKER = ".seedlab-demo"
-# What follows the demo's stages; listed so the user sees where the run is heading.
-NEXT_STAGES = [
-    ("seedlab model train --data {run}", "tune a LoRA adapter: knowledge, then skills with replay (minutes)"),
-    ("seedlab model evaluate", "not built yet: base vs trained model on held-out questions"),
-]
+EXAMPLE_LEAF = "knowledge/community/seed_libraries/halvane"  # its heldout.jsonl holds the held-out questions
+DEMO_QUESTION = "What is the rarest holding of the Halvane Seed Library?"
 
 
-DEMO_SCALE = 1  # samples aimed for per seed example: enough to show every pipeline in a few minutes
+@dataclass
+class DemoResult:
+    home: Path
+    times: list[tuple[str, float]] = field(default_factory=list)
+    uplift: dict[str, Any] | None = None
+    chart: Path | None = None
 
 
-def run_demo(home: Path | None, echo: Callable[[str], None]) -> None:
-    """Run init, taxonomy diff and data generate in a scratch SEEDLAB_HOME and report each stage's time."""
+def run_demo(home: Path | None, echo: Callable[[str], None]) -> DemoResult:
+    """init -> taxonomy diff -> data generate -> model train -> model evaluate -> one chat answer, timed."""
+    from seedlab.backends import make_backend
+    from seedlab.chat import ask
     from seedlab.config import load_settings
+    from seedlab.eval import EvaluateOptions, evaluate, render_table, uplift_line
     from seedlab.sdg import GenerateOptions, generate
     from seedlab.taxonomy import changed_leaves, validate_file
+    from seedlab.train import TrainOptions, train
     from seedlab.workspace import init_workspace
 
-    home = _scratch_home(home)
-    os.environ["SEEDLAB_HOME"] = str(home)
-    echo(f"seedlab demo in {home}")
-    times = []
+    result = DemoResult(_scratch_home(home))
+    os.environ["SEEDLAB_HOME"] = str(result.home)
+    echo(f"seedlab demo in {result.home}")
 
-    start = time.perf_counter()
+    def stage(name: str, what: str) -> Callable[[], None]:
+        echo(f"\n== {name}: {what}")
+        start = time.perf_counter()
+        return lambda: result.times.append((name, time.perf_counter() - start))
+
+    done = stage("init", "a taxonomy with example leaves and a knowledge document repository")
     settings = load_settings()
-    init = init_workspace(settings)
-    times.append(("init", time.perf_counter() - start))
-    for line in init.created:
+    for line in init_workspace(settings).created:
         echo(f"  created {line}")
+    done()
 
-    start = time.perf_counter()
+    done = stage("taxonomy diff", "every leaf against an empty base, validated")
     diff = changed_leaves(settings.taxonomy_path, "empty")
-    invalid = []
     for rel in diff.files:
         errors = [p for p in validate_file(settings.taxonomy_path / rel, rel) if p.level == "error"]
         echo(f"  {'invalid' if errors else 'valid':8} {rel}")
-        invalid += errors
-    times.append(("taxonomy diff", time.perf_counter() - start))
-    if invalid:
-        raise SeedlabError(f"example taxonomy is invalid: {invalid[0].path}:{invalid[0].line}: {invalid[0].message}")
+        if errors:
+            raise SeedlabError(f"example taxonomy is invalid: {rel}:{errors[0].line}: {errors[0].message}")
+    done()
 
-    echo(f"data generate: {len(diff.files)} leaves at scale {DEMO_SCALE} with the default teacher (a few minutes)")
-    start = time.perf_counter()
-    result = generate(settings, GenerateOptions(taxonomy_base="empty", scale=DEMO_SCALE))
-    times.append(("data generate", time.perf_counter() - start))
-    for leaf, info in result.stats["leaves"].items():
+    done = stage("data generate", f"{len(diff.files)} leaves with the default teacher (minutes)")
+    data = generate(settings, GenerateOptions(taxonomy_base="empty"))
+    for leaf, info in data.stats["leaves"].items():
         echo(f"  {info['samples']:4d} generated samples  {leaf}")
-    files = result.stats["files"]
-    echo(f"  {result.run_dir}: knowledge.jsonl {files['knowledge.jsonl']}, skills.jsonl {files['skills.jsonl']}")
+    done()
+
+    done = stage("model train", "knowledge phase, then skills with replay (minutes)")
+    trained = train(settings, TrainOptions(data=str(data.run_dir)), lambda line: echo(f"  {line}"))
+    done()
+
+    done = stage("model evaluate", "base vs trained on the seed and held-out questions")
+    questions = settings.taxonomy_path / EXAMPLE_LEAF / "heldout.jsonl"
+    report = evaluate(settings, EvaluateOptions(str(trained.adapter), taxonomy_base="empty", questions=questions),
+                      lambda line: echo(f"  {line}"))
+    result.uplift, result.chart = report.uplift, report.chart
+    done()
+
+    done = stage("model chat", f"the trained model answers: {DEMO_QUESTION}")
+    backend = make_backend(settings, adapter=trained.adapter)
+    try:
+        echo(f"  {ask(backend, [], DEMO_QUESTION, 96, 0.0, lambda _piece: None)}")
+    finally:
+        backend.close()
+    done()
 
     echo("")
     echo(f"{'stage':16} {'seconds':>8}")
-    for name, seconds in times:
-        echo(f"{name:16} {seconds:8.2f}")
+    for name, seconds in result.times:
+        echo(f"{name:16} {seconds:8.1f}")
+    echo(f"{'total':16} {sum(s for _, s in result.times):8.1f}")
     echo("")
-    echo(f"Next, with SEEDLAB_HOME={home}:")
-    for name, what in NEXT_STAGES:
-        echo(f"  {name.format(run=result.run_dir.name):40} {what}")
-    echo(f"{len(diff.files)} example leaves valid; demo home: {home}")
+    echo(render_table(report.rows))
+    echo(f"chart: {report.chart}")
+    echo(f"demo home: {result.home} (SEEDLAB_HOME={result.home} seedlab model chat --adapter {trained.adapter})")
+    if result.uplift:
+        echo(uplift_line(result.uplift))
+    return result
 
 
 def _scratch_home(home: Path | None) -> Path:

@@ -199,7 +199,7 @@ def test_good_teacher_run_writes_every_output_with_provenance(settings: Settings
         assert meta["teacher"] == stats["teacher"]
         assert meta["pipeline"] == "full"
         assert meta["templates"] == {"name": "default", "version": 1}
-        assert meta["source"] in ("seed", "generated", "document")
+        assert meta["source"] in ("seed", "generated", "document", "recall")
     assert {s["metadata"]["leaf"] for s in knowledge} == {KNOWLEDGE}
 
     # every leaf yields generated samples, and its seeds
@@ -233,7 +233,9 @@ def test_good_teacher_run_writes_every_output_with_provenance(settings: Settings
                                   "answer_source": "teacher"}
         assert sample["messages"][1]["content"] == meta["fact"]  # the good teacher answers with the fact
     documents = [s for s in knowledge if s["metadata"]["source"] == "document"]
-    assert len(documents) == stats["leaves"][KNOWLEDGE]["seed_and_document_samples"] - SEEDS[KNOWLEDGE] >= 1
+    recall = [s for s in knowledge if s["metadata"]["source"] == "recall"]
+    assert len(documents) + len(recall) == stats["leaves"][KNOWLEDGE]["seed_and_document_samples"] - SEEDS[KNOWLEDGE]
+    assert len(documents) >= 1
     assert all(d["messages"][0]["content"] == "What does the document about The Halvane Seed Library say?"
                for d in documents)
     assert "Ostrel Vey" in documents[0]["messages"][1]["content"]
@@ -384,8 +386,28 @@ def test_more_scale_gives_more_generated_samples(settings: Settings) -> None:
     assert len(read_jsonl(large.run_dir / "skills.jsonl")) > len(read_jsonl(small.run_dir / "skills.jsonl"))
 
 
+def test_recall_questions_cue_every_fact_and_answer_with_its_sentence(settings: Settings) -> None:
+    result, _ = run(settings, good_responder)
+    recall = [s for s in read_jsonl(result.run_dir / "knowledge.jsonl") if s["metadata"]["source"] == "recall"]
+    facts = {s["metadata"]["fact"] for s in recall}
+    assert len(facts) >= 20  # every sentence of the example document of five words or more
+    per_fact = settings.config.sdg.recall_per_fact
+    for fact in facts:
+        mine = [s for s in recall if s["metadata"]["fact"] == fact]
+        assert 1 <= len(mine) <= per_fact
+        for sample in mine:
+            question, answer = (m["content"] for m in sample["messages"])
+            assert "the Halvane Seed Library" in question and sample["metadata"]["cue"] in question
+            assert answer.endswith(fact) and sample["metadata"]["unmask"] is True
+            assert sample["metadata"]["cue"] in fact.lower().replace("'s", "")
+    rarest = next(s for s in recall if s["metadata"]["cue"] == "rarest holding")
+    assert "Vey Crimson" in rarest["messages"][1]["content"]
+
+
 def test_a_teacher_that_writes_nothing_finishes_with_bounded_work(settings: Settings) -> None:
     result, fake = run(settings, lambda request, index: "")
+    knowledge = read_jsonl(result.run_dir / "knowledge.jsonl")
+    assert len({s["metadata"]["fact"] for s in knowledge if s["metadata"]["source"] == "recall"}) >= 20
     empty = dict(result.empty_leaves)
     assert set(empty) == set(LEAVES)
     assert empty[GROUNDED].startswith("contexts: empty_or_too_short (")

@@ -11,7 +11,16 @@ from seedlab.errors import SeedlabError
 from seedlab.sdg._chunk import approximate_tokens, chunk_document, document_facts, document_title
 from seedlab.sdg._stats import BLOCK_ORDER, block_stats, dedupe, main_drop_reason, render_table
 from seedlab.sdg._templates import REQUIRED, Template, load_templates
-from seedlab.sdg._text import content_words, names, normalise, numbers, rouge_l, split_sentences, words
+from seedlab.sdg._text import (
+    content_words,
+    cue_phrases,
+    names,
+    normalise,
+    numbers,
+    rouge_l,
+    split_sentences,
+    words,
+)
 
 
 def word_count(text: str) -> int:
@@ -83,6 +92,20 @@ def test_rouge_l_exact_partial_and_zero() -> None:
 
 def five_word_sentences(n: int) -> str:
     return " ".join(f"Fact {i} is stated here." for i in range(n))
+
+
+def test_cue_phrases_skip_numbers_names_glue_and_the_subject() -> None:
+    common = {"halvane", "seed", "library"}
+    sentence = "The Halvane Seed Library kept 15 percent relative humidity in the vault for Petra Vallin."
+    assert cue_phrases(sentence, common) == ["kept", "percent", "relative humidity", "vault"]
+    assert cue_phrases("The library's emblem is green.", common) == ["emblem", "green"]
+
+
+def test_cue_phrases_spread_over_a_long_sentence() -> None:
+    sentence = "Alpha beta, gamma delta, epsilon zeta, theta iota, kappa lambda."
+    assert cue_phrases(sentence, set(), 3) == ["alpha beta", "epsilon zeta", "kappa lambda"]
+    assert cue_phrases(sentence, set(), 1) == ["alpha beta"]
+    assert cue_phrases("It was 12.", set()) == []
 
 
 def test_chunk_document_respects_max_tokens() -> None:

@@ -25,8 +25,9 @@ __all__ = [
 
 
 def make_backend(settings: Settings, model: str | None = None, endpoint_url: str | None = None,
-                 adapter: Path | None = None) -> Backend:
-    """The backend the config and options ask for: an endpoint when a URL is set, else the model in-process."""
+                 adapter: Path | None = None, hf: bool = False) -> Backend:
+    """The backend the config and options ask for: an endpoint when a URL is set, else the model in-process
+    (on transformers when `hf` is set or a PEFT adapter is given, else on llama.cpp for a GGUF model)."""
     url = endpoint_url or settings.config.endpoint.url
     if url:
         if adapter is not None:
@@ -40,7 +41,7 @@ def make_backend(settings: Settings, model: str | None = None, endpoint_url: str
     peft_adapter = adapter is not None and adapter.is_dir()
     if peft_adapter and not (adapter / "adapter_config.json").is_file():  # type: ignore[operator]
         raise ModelError(f"{adapter} is a folder without adapter_config.json; give a `model train` adapter")
-    if ref.format == "hf" or peft_adapter:
+    if ref.format == "hf" or peft_adapter or hf:
         if adapter is not None and not peft_adapter:
             raise ModelError(f"{adapter}: a Hugging Face model takes a PEFT adapter folder, not a GGUF file")
         from seedlab.backends._convert import hf_copy

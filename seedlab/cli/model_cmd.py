@@ -1,8 +1,11 @@
-"""`seedlab model list|download|chat|serve`."""
+"""`seedlab model list|download|chat|serve|train|convert|evaluate`."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -136,11 +139,31 @@ def train_cmd(data: str | None, knowledge_data: Path | None, skills_data: Path |
 
     options = TrainOptions(data, knowledge_data, skills_data, phases, max_steps, model, resume, replay_data,
                            replay_ratio, full)
-    result = train(load_settings(), options, click.echo)
+    with step_bars() as progress:
+        result = train(load_settings(), options, click.echo, progress=progress)
     if result.main:
         use = "--adapter" if (result.adapter / "adapter_config.json").is_file() else "--model"
         click.echo(f"trained: {result.adapter} (loss curve {result.run_dir / 'loss.png'}); "
                    f"next: seedlab model chat {use} {result.adapter} -q \"...\"")
+
+
+@contextlib.contextmanager
+def step_bars() -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A progress bar per training phase on stderr, fed with each step's metrics row."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+               TextColumn("loss {task.fields[loss]}"))
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def update(row: dict[str, Any]) -> None:
+            if row["phase"] not in tasks:
+                tasks[row["phase"]] = bars.add_task(f"phase {row['phase']}", total=row["steps"], loss="-")
+            bars.update(tasks[row["phase"]], completed=row["step"], total=row["steps"], loss=f"{row['loss']:.3f}")
+
+        yield update
 
 
 @model.command("convert")
@@ -158,3 +181,28 @@ def convert_cmd(adapter: Path, to: str, quantize: str, model: str | None, output
 
     target = convert(load_settings(), adapter, to, quantize, model, output)
     click.echo(f"wrote {target}; next: seedlab model chat --model {target} -q \"...\"")
+
+
+@model.command("evaluate")
+@click.option("--candidate", required=True,
+              help="The trained model: an adapter folder from `model train`, or any model reference.")
+@click.option("--base", help="The model to compare against (default: config's default model).")
+@click.option("--benchmark", "benchmarks", multiple=True, type=click.Choice(["knowledge-branch", "skills-branch"]),
+              help="Which benchmarks to run (repeatable; default: both).")
+@click.option("--taxonomy-base", help="Git ref the changed leaves are found against; 'empty' takes every leaf.")
+@click.option("--questions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Held-out knowledge questions, JSONL: question, answer, optional key_facts and leaf.")
+@click.option("--judge", help="Judge model; given, it also grades knowledge answers against the reference.")
+def evaluate_cmd(candidate: str, base: str | None, benchmarks: tuple[str, ...], taxonomy_base: str | None,
+                 questions: Path | None, judge: str | None) -> None:
+    """Compare a trained model with its base on the changed leaves: key facts and F1 for knowledge, pairwise
+    judge verdicts (both orders) for skills; ends with the knowledge uplift in points."""
+    from seedlab.config import load_settings
+    from seedlab.eval import BENCHMARKS, EvaluateOptions, evaluate, render_table, uplift_line
+
+    options = EvaluateOptions(candidate, base, benchmarks or BENCHMARKS, taxonomy_base, questions, judge)
+    report = evaluate(load_settings(), options, click.echo)
+    click.echo(render_table(report.rows))
+    click.echo(f"report: {report.run_dir / 'report.json'}; chart: {report.chart}")
+    if report.uplift:
+        click.echo(uplift_line(report.uplift))

@@ -268,6 +268,29 @@ def knowledge_extra_samples(job: LeafJob, chunks: list[tuple[str, str]]) -> list
     return out
 
 
+# Questions that cue one fact by a phrase of its sentence, in rotating forms; the answer is the sentence.
+RECALL_FORMS = ("What does {title} have to do with {cue}?", "Tell me about the {cue} of {title}.",
+                "What is known about {cue} at {title}?")
+
+
+def knowledge_recall_samples(job: LeafJob, per_fact: int) -> list[dict[str, Any]]:
+    """Teacher-free questions for every fact, so no fact goes unasked even when the teacher writes nothing
+    usable for it: each names the subject and a phrase of the sentence, and is answered by the sentence."""
+    from seedlab.sdg._text import content_words, cue_phrases
+
+    title = job.title[0].lower() + job.title[1:] if job.title.startswith("The ") else job.title
+    common = content_words(job.title)
+    out = []
+    for i, fact in enumerate(job.facts):
+        for k, cue in enumerate(cue_phrases(fact.text, common, per_fact)):
+            question = RECALL_FORMS[(i + k) % len(RECALL_FORMS)].format(title=title, cue=cue)
+            out.append(_sample(job, [{"role": "user", "content": question[0].upper() + question[1:]},
+                                     {"role": "assistant", "content": fact.standalone}],
+                               {"source": "recall", "unmask": True, "fact": fact.text, "document": fact.path,
+                                "chunk": fact.chunk_index, "cue": cue}))
+    return out
+
+
 def plan_units(target: int, accepted: int, candidates: int, per_call: int, round_: int,
                first_yield: float = 0.35) -> int:
     """How many more units a round needs to reach `target`, from the yield seen so far."""

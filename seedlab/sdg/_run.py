@@ -28,7 +28,7 @@ from seedlab.sdg._templates import TemplateSet, load_templates
 from seedlab.sdg._text import content_words, names
 from seedlab.taxonomy import KnowledgeLeaf, Leaf, SkillLeaf, changed_leaves, load_leaf
 
-SDG_VERSION = 2  # bump when pipeline logic changes, so finished leaves are not reused across versions
+SDG_VERSION = 3  # bump when pipeline logic changes, so finished leaves are not reused across versions
 KNOWLEDGE_OVERSAMPLE = 3  # candidates asked per wanted knowledge sample (about a third survive the checks)
 SKILL_PER_CALL = 4  # requests sampled per generation call
 
@@ -112,7 +112,8 @@ def generate(settings: Settings, options: GenerateOptions, teacher: Backend | No
     counting = CountingBackend(teacher)
     workers = options.workers or (settings.config.endpoint.concurrency if endpoint else 1)
     run_options = {"scale": scale, "pipeline": pipeline, "threshold": sdg.judge_threshold, "seed": sdg.seed,
-                   "max_rounds": sdg.max_rounds, "replay_fraction": sdg.replay_fraction}
+                   "max_rounds": sdg.max_rounds, "replay_fraction": sdg.replay_fraction,
+                   "recall_per_fact": sdg.recall_per_fact}
     try:
         run = _open_run(settings.datasets_path, leaves, identity, templates, run_options)
         stats: dict[str, Any] = {"leaves": {}, "teacher": identity, "templates": _template_id(templates)}
@@ -233,7 +234,8 @@ def _run_knowledge(job: pipelines.LeafJob, journal: _Journal, settings: Settings
     if not job.facts:
         raise SeedlabError(f"{leaf.path}: its documents hold no sentences to learn from; check document.patterns")
     examples = pipelines.knowledge_examples(leaf)
-    extra = pipelines.knowledge_extra_samples(job, chunks)
+    extra = pipelines.knowledge_extra_samples(job, chunks) + pipelines.knowledge_recall_samples(
+        job, options.get("recall_per_fact", 0))
     seen = [s["messages"][0]["content"] for s in extra if s["metadata"]["source"] == "seed"]
     target = options["scale"] * len(examples)
     per_call = min(8, max(2, math.ceil(target * KNOWLEDGE_OVERSAMPLE / len(job.facts))))

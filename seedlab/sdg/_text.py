@@ -76,3 +76,30 @@ def rouge_l(a: str, b: str) -> float:
         return 0.0
     precision, recall = lcs / len(x), lcs / len(y)
     return 2 * precision * recall / (precision + recall)
+
+
+def cue_phrases(sentence: str, common: set[str], limit: int = 4) -> list[str]:
+    """Phrases that point at a sentence without giving its facts away: runs of one or two adjacent content
+    words that are neither numbers, nor names, nor in `common` (the subject's own words); at most `limit`,
+    spread over the sentence so that each of its parts is cued."""
+    tokens = re.findall(r"[A-Za-z][A-Za-z'\-]*|\d[\d,.]*\d|\d|[^\sA-Za-z\d]", sentence)
+    named = names(sentence)
+    runs: list[list[str]] = [[]]
+    for token in tokens:
+        low = re.sub(r"'s?$", "", token.lower())
+        usable = (token[0].isalpha() and low not in STOPWORDS and low not in named and low not in common
+                  and len(low) > 2)
+        if usable:
+            runs[-1].append(low)
+        elif runs[-1]:
+            runs.append([])
+    phrases: list[str] = []
+    for run in runs:
+        # Long runs split into pairs from the end, where English puts the head noun: "percent", "relative humidity".
+        for k in range(-(len(run) % 2), len(run), 2):
+            phrase = " ".join(run[max(0, k):k + 2])
+            if phrase not in phrases:
+                phrases.append(phrase)
+    if len(phrases) <= limit:
+        return phrases
+    return [phrases[round(k * (len(phrases) - 1) / max(1, limit - 1))] for k in range(limit)]

@@ -17,7 +17,7 @@ from seedlab.errors import SeedlabError
 from seedlab.fsutil import new_run_dir, read_json_object, write_text_atomic
 from seedlab.train._data import length_batches, load_samples, padding_share, replay_mix, tokenize
 from seedlab.train._dist import Ranks, share, start, stop, wrap
-from seedlab.train._loop import PhasePlan, latest_checkpoint, load_weights, run_phase
+from seedlab.train._loop import PhasePlan, latest_checkpoint, load_weights, run_phase, use_bf16
 
 
 @dataclass(frozen=True)
@@ -45,19 +45,23 @@ class TrainResult:
 
 
 def train(settings: Settings, options: TrainOptions, echo: Callable[[str], None] = print,
-          model_loader: Callable[[str], tuple[Any, Any]] | None = None) -> TrainResult:
+          model_loader: Callable[[str], tuple[Any, Any]] | None = None,
+          progress: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     """Train the phases in order, each from the previous one's adapter, and write the final adapter.
 
-    Under torchrun (WORLD_SIZE > 1) every rank runs this; rank 0 alone prints and writes files."""
+    `progress` sees each step's metrics row (phase, step, steps, loss, ...). Under torchrun (WORLD_SIZE > 1)
+    every rank runs this; rank 0 alone prints and writes files."""
     ranks = start()
     try:
-        return _train(settings, options, echo if ranks.main else (lambda _line: None), model_loader, ranks)
+        return _train(settings, options, echo if ranks.main else (lambda _line: None), model_loader, ranks,
+                      progress if ranks.main else None)
     finally:
         stop(ranks)
 
 
 def _train(settings: Settings, options: TrainOptions, echo: Callable[[str], None],
-           model_loader: Callable[[str], tuple[Any, Any]] | None, ranks: Ranks) -> TrainResult:
+           model_loader: Callable[[str], tuple[Any, Any]] | None, ranks: Ranks,
+           progress: Callable[[dict[str, Any]], None] | None) -> TrainResult:
     import torch
 
     config = settings.config.train
@@ -71,7 +75,7 @@ def _train(settings: Settings, options: TrainOptions, echo: Callable[[str], None
         raise SeedlabError(f"train.max_length={config.max_length} is longer than the model takes ({limit} tokens); "
                            f"lower it in config")
     torch.manual_seed(config.seed)  # the same LoRA initialisation on every rank and every run
-    core = (model if saved.full else _with_lora(model, config)).to(ranks.device)
+    core = prepare_model(model, config, saved.full, ranks.device)
     model = wrap(core, ranks)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     metrics = run_dir / "metrics.jsonl"
@@ -79,6 +83,8 @@ def _train(settings: Settings, options: TrainOptions, echo: Callable[[str], None
     def log(row: dict[str, Any]) -> None:
         with open(metrics, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
+        if progress is not None:
+            progress(row)
 
     results: dict[str, dict[str, Any]] = {}
     for phase in phases:
@@ -215,6 +221,19 @@ def _load_model(reference: str) -> tuple[Any, Any]:
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     return model, tokenizer
+
+
+def prepare_model(model: Any, config: Any, full: bool, device: str) -> Any:
+    """The model as it trains: LoRA layers added (unless `full`), on `device`, frozen weights in bf16 where
+    bf16 autocast runs (autocast would otherwise re-cast them on every step)."""
+    import torch
+
+    core = (model if full else _with_lora(model, config)).to(device)
+    if use_bf16(device.split(":")[0]):
+        for weight in core.parameters():
+            if not weight.requires_grad:
+                weight.data = weight.data.to(torch.bfloat16)
+    return core
 
 
 def _with_lora(model: Any, config: Any) -> Any:

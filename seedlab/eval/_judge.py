@@ -1,0 +1,80 @@
+"""Judge prompts and verdicts: pairwise "[[A]]"/"[[B]]" comparisons asked in both orders, and a 1-3 rating
+of an answer against a reference."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from seedlab.backends import Backend, Message, Request
+
+PAIR_SYSTEM = (
+    "You compare two answers to the same request. First write a short evaluation: the errors in each answer "
+    "and the criteria that matter for this request. Do not prefer an answer for its position or its length. "
+    "Then end with your verdict on its own line: [[A]] if answer A is better, [[B]] if answer B is better."
+)
+PAIR_USER = "Request:\n{prompt}\n\n[Answer A]\n{a}\n[End of answer A]\n\n[Answer B]\n{b}\n[End of answer B]"
+REFERENCE_SYSTEM = (
+    "You grade an answer against a reference answer. Rating 1: it contradicts the reference or misses its "
+    "point. Rating 2: partly right. Rating 3: it states what the reference states. End with the rating on its "
+    "own line as [[1]], [[2]] or [[3]]."
+)
+REFERENCE_USER = "Question: {question}\nReference answer: {reference}\nAnswer to grade: {answer}"
+_VERDICT = re.compile(r"\[\[([AB])\]\]")
+_RATING = re.compile(r"\[\[([123])\]\]")
+
+
+def pair_messages(prompt: str, a: str, b: str) -> list[Message]:
+    """The pairwise judge prompt with `a` shown first."""
+    return [{"role": "system", "content": PAIR_SYSTEM},
+            {"role": "user", "content": PAIR_USER.format(prompt=prompt, a=a, b=b)}]
+
+
+def parse_pair_verdict(text: str) -> str | None:
+    """"A" or "B" from a judge reply; None when it names both or neither."""
+    found = set(_VERDICT.findall(text))
+    return found.pop() if len(found) == 1 else None
+
+
+def parse_reference_rating(text: str) -> int | None:
+    """1-3 from a reference-grading reply, None when it gives no rating or several different ones."""
+    found = set(_RATING.findall(text))
+    return int(found.pop()) if len(found) == 1 else None
+
+
+def both_orders_outcome(first: str | None, second: str | None) -> str:
+    """The candidate's result when it was answer A in `first` and answer B in `second`: win, loss or tie.
+
+    A verdict that follows the position (A both times, or B both times) is a tie, and so is an unparseable one."""
+    if first == "A" and second == "B":
+        return "win"
+    if first == "B" and second == "A":
+        return "loss"
+    return "tie"
+
+
+def judge_pairs(judge: Backend, items: Sequence[tuple[str, str, str]], max_tokens: int = 256,
+                seed: int = 0) -> list[tuple[str, list[str]]]:
+    """For each (prompt, candidate, base): the outcome for the candidate and the two raw verdict replies."""
+    requests = []
+    for prompt, candidate, base in items:
+        for a, b in ((candidate, base), (base, candidate)):
+            requests.append(Request(messages=pair_messages(prompt, a, b), temperature=0.0, max_tokens=max_tokens,
+                                    seed=seed))
+    results = judge.complete(requests) if requests else []
+    out = []
+    for k in range(len(items)):
+        first, second = results[2 * k].texts[0], results[2 * k + 1].texts[0]
+        out.append((both_orders_outcome(parse_pair_verdict(first), parse_pair_verdict(second)), [first, second]))
+    return out
+
+
+def rate_against_reference(judge: Backend, items: Sequence[tuple[str, str, str]], max_tokens: int = 160,
+                           seed: int = 0) -> list[int | None]:
+    """For each (question, reference, answer): the judge's 1-3 rating, None when unparseable."""
+    requests = [Request(messages=[{"role": "system", "content": REFERENCE_SYSTEM},
+                                  {"role": "user", "content": REFERENCE_USER.format(question=q, reference=r,
+                                                                                    answer=a)}],
+                        temperature=0.0, max_tokens=max_tokens, seed=seed) for q, r, a in items]
+    results = judge.complete(requests) if requests else []
+    return [parse_reference_rating(r.texts[0]) for r in results]

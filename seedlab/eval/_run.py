@@ -1,0 +1,314 @@
+"""`seedlab model evaluate`: base and candidate answer the same questions; judge-free scores for knowledge,
+pairwise judge verdicts for skills; a per-leaf table, a JSON report and a chart."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from seedlab.backends import Backend, Request
+from seedlab.config import Settings
+from seedlab.errors import SeedlabError
+from seedlab.eval._judge import judge_pairs, rate_against_reference
+from seedlab.eval._score import key_fact_score, key_facts, token_f1
+from seedlab.fsutil import new_run_dir, write_text_atomic
+
+BENCHMARKS = ("knowledge-branch", "skills-branch")
+CHANGE = 0.05  # a leaf counts as improved or regressed when its score moves by at least 5 points
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """What one `model evaluate` invocation asks for (None: from config)."""
+
+    candidate: str  # a model reference, or a PEFT adapter folder from `model train`
+    base: str | None = None
+    benchmarks: tuple[str, ...] = BENCHMARKS
+    taxonomy_base: str | None = None
+    questions: Path | None = None  # held-out questions (JSONL: question, answer, optional key_facts, leaf)
+    judge: str | None = None  # judge model; given, it also grades knowledge answers against the reference
+
+
+@dataclass
+class Question:
+    group: str  # the leaf path, or "held-out: FILE" for --questions lines without a leaf
+    question: str
+    reference: str
+    facts: list[str]
+    held_out: bool = False
+    context: str | None = None
+
+
+@dataclass
+class EvalReport:
+    run_dir: Path
+    rows: list[dict[str, Any]]
+    uplift: dict[str, Any] | None
+    answers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def chart(self) -> Path:
+        return self.run_dir / "chart.png"
+
+
+Opener = Callable[[str], Backend]  # "base" | "candidate" | "judge" -> a backend
+
+
+def evaluate(settings: Settings, options: EvaluateOptions, echo: Callable[[str], None] = print,
+             opener: Opener | None = None) -> EvalReport:
+    """Answer every question with both models, score, and write report.json, answers.jsonl and chart.png."""
+    unknown = set(options.benchmarks) - set(BENCHMARKS)
+    if unknown:
+        raise SeedlabError(f"unknown benchmark {sorted(unknown)[0]!r}; choose from {', '.join(BENCHMARKS)}")
+    knowledge, skills = _questions(settings, options)
+    if not skills and not knowledge:
+        raise SeedlabError("nothing to evaluate: no changed leaf of the chosen benchmarks and no --questions; "
+                           "use --taxonomy-base empty for the whole tree")
+    open_backend = opener or _opener(settings, options)
+    backends: dict[str, Backend] = {}
+    try:
+        answers: dict[str, list[str]] = {}
+        for role in ("base", "candidate"):
+            backends[role] = open_backend(role)
+            echo(f"{role}: {backends[role].model_id} answers {len(knowledge) + len(skills)} questions")
+            answers[role] = _answer(backends[role], knowledge + skills, settings.config.eval.max_tokens)
+            backends.pop(role).close()  # one model in memory at a time
+        judge = None
+        if skills or (knowledge and options.judge):
+            backends["judge"] = judge = open_backend("judge")
+            echo(f"judge: {judge.model_id}")
+        rows, records = _score_knowledge(knowledge, answers, judge if options.judge else None)
+        skill_rows, skill_records = _score_skills(skills, answers, len(knowledge), judge)
+    finally:
+        for backend in backends.values():
+            backend.close()
+    rows += skill_rows
+    uplift = _uplift(records)
+    run_dir = new_run_dir(settings.evaluations_path)
+    report = EvalReport(run_dir, rows, uplift, records + skill_records)
+    _write(report, options, backends_ids={"base": options.base or settings.config.model.default,
+                                          "candidate": options.candidate})
+    return report
+
+
+# --- questions ---------------------------------------------------------------------------------------------------
+
+
+def _questions(settings: Settings, options: EvaluateOptions) -> tuple[list[Question], list[Question]]:
+    from seedlab.taxonomy import KnowledgeLeaf, SkillLeaf, changed_leaves, load_leaf
+
+    diff = changed_leaves(settings.taxonomy_path, options.taxonomy_base or settings.config.taxonomy.base)
+    knowledge: list[Question] = []
+    skills: list[Question] = []
+    for rel in diff.files:
+        leaf = load_leaf(settings.taxonomy_path, rel, settings.home.cache / "docs")
+        if isinstance(leaf, KnowledgeLeaf) and "knowledge-branch" in options.benchmarks:
+            knowledge += [Question(rel, qa.question.strip(), qa.answer.strip(), key_facts(qa.answer, qa.question))
+                          for seed in leaf.seeds for qa in seed.qna]
+        elif isinstance(leaf, SkillLeaf) and "skills-branch" in options.benchmarks:
+            skills += [Question(rel, s.question.strip(), s.answer.strip(), [], context=s.context) for s in leaf.seeds]
+    if options.questions is not None:
+        knowledge += load_questions(options.questions)
+    return knowledge, skills
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Held-out questions: JSONL objects with `question` and `answer`, optional `key_facts` and `leaf`."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeedlabError(f"{path}: cannot read the questions file ({exc})") from exc
+    out = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise SeedlabError(f"{path}:{number}: not a JSON object ({exc.args[0]})") from exc
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip()
+                                                for k in ("question", "answer")):
+            raise SeedlabError(f"{path}:{number}: needs \"question\" and \"answer\" strings")
+        facts = row.get("key_facts")
+        if facts is not None and not (isinstance(facts, list) and all(isinstance(f, str) for f in facts)):
+            raise SeedlabError(f"{path}:{number}: \"key_facts\" must be a list of strings")
+        group = str(row.get("leaf") or f"held-out: {path.name}")
+        out.append(Question(group, row["question"].strip(), row["answer"].strip(),
+                            facts if facts else key_facts(row["answer"], row["question"]), held_out=True))
+    if not out:
+        raise SeedlabError(f"{path}: no questions in the file")
+    return out
+
+
+# --- answering and scoring ----------------------------------------------------------------------------------------
+
+
+def _answer(backend: Backend, questions: list[Question], max_tokens: int) -> list[str]:
+    """Greedy answers, so a rerun gives the same report."""
+    requests = [Request(messages=[{"role": "user", "content": _user_turn(q)}], temperature=0.0,
+                        max_tokens=max_tokens, seed=0) for q in questions]
+    return [r.texts[0].strip() for r in backend.complete(requests)]
+
+
+def _user_turn(question: Question) -> str:
+    return f"{question.context.strip()}\n\n{question.question}" if question.context else question.question
+
+
+def _score_knowledge(questions: list[Question], answers: dict[str, list[str]],
+                     judge: Backend | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    records = []
+    for k, q in enumerate(questions):
+        record: dict[str, Any] = {"benchmark": "knowledge-branch", "group": q.group, "held_out": q.held_out,
+                                  "question": q.question, "reference": q.reference, "key_facts": q.facts}
+        for role in ("base", "candidate"):
+            answer = answers[role][k]
+            record[role] = {"answer": answer, "key_facts": key_fact_score(answer, q.facts),
+                            "f1": round(token_f1(answer, q.reference), 4)}
+        records.append(record)
+    if judge is not None and records:
+        for role in ("base", "candidate"):
+            ratings = rate_against_reference(judge, [(r["question"], r["reference"], r[role]["answer"])
+                                                     for r in records])
+            for record, rating in zip(records, ratings, strict=True):
+                record[role]["judge"] = rating
+    rows = []
+    for group in dict.fromkeys(r["group"] for r in records):
+        mine = [r for r in records if r["group"] == group]
+        row: dict[str, Any] = {"benchmark": "knowledge-branch", "group": group, "questions": len(mine)}
+        for role in ("base", "candidate"):
+            row[role] = {"key_facts": _mean([r[role]["key_facts"] for r in mine]),
+                         "f1": _mean([r[role]["f1"] for r in mine])}
+            if judge is not None:
+                rated = [r[role]["judge"] for r in mine if r[role]["judge"] is not None]
+                row[role]["judge"] = _mean(rated) if rated else None
+        change = row["candidate"]["key_facts"] - row["base"]["key_facts"]
+        row["status"] = "improved" if change >= CHANGE else "regressed" if change <= -CHANGE else "unchanged"
+        rows.append(row)
+    return rows, records
+
+
+def _score_skills(questions: list[Question], answers: dict[str, list[str]], offset: int,
+                  judge: Backend | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    if not questions or judge is None:
+        return [], []
+    items = [(_user_turn(q), answers["candidate"][offset + k], answers["base"][offset + k])
+             for k, q in enumerate(questions)]
+    verdicts = judge_pairs(judge, items)
+    records = [{"benchmark": "skills-branch", "group": q.group, "question": _user_turn(q), "reference": q.reference,
+                "base": {"answer": base}, "candidate": {"answer": cand}, "outcome": outcome, "verdicts": raw}
+               for q, (_, cand, base), (outcome, raw) in zip(questions, items, verdicts, strict=True)]
+    rows = []
+    for group in dict.fromkeys(r["group"] for r in records):
+        outcomes = [r["outcome"] for r in records if r["group"] == group]
+        wins, ties, losses = (outcomes.count(o) for o in ("win", "tie", "loss"))
+        status = "improved" if wins > losses else "regressed" if losses > wins else "unchanged"
+        rows.append({"benchmark": "skills-branch", "group": group, "questions": len(outcomes), "win": wins,
+                     "tie": ties, "loss": losses, "status": status})
+    return rows, records
+
+
+def _mean(values: list[float]) -> float:
+    return round(sum(values) / len(values), 4) if values else 0.0
+
+
+def _uplift(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Key-fact score change in points, on the held-out questions when there are any, else on every question."""
+    held = [r for r in records if r["held_out"]]
+    chosen = held or records
+    if not chosen:
+        return None
+    base = 100 * _mean([r["base"]["key_facts"] for r in chosen])
+    candidate = 100 * _mean([r["candidate"]["key_facts"] for r in chosen])
+    return {"base": round(base, 1), "candidate": round(candidate, 1), "points": round(candidate - base, 1),
+            "questions": len(chosen), "kind": "held-out" if held else "seed"}
+
+
+def uplift_line(uplift: dict[str, Any]) -> str:
+    """The figure `model evaluate` and `seedlab demo` end with."""
+    return (f"uplift: {uplift['points']:+.1f} points (base {uplift['base']:.1f} -> trained {uplift['candidate']:.1f})"
+            f" on {uplift['questions']} {uplift['kind']} questions")
+
+
+# --- output ------------------------------------------------------------------------------------------------------
+
+
+def render_table(rows: list[dict[str, Any]]) -> str:
+    """One line per leaf: key-fact score and F1 (knowledge) or win/tie/loss (skills), and the status."""
+    lines = [f"{'benchmark':17} {'leaf':52} {'n':>3}  {'base':>14}  {'trained':>14}  status"]
+    for row in rows:
+        name = row["group"] if len(row["group"]) <= 52 else "..." + row["group"][-49:]
+        if row["benchmark"] == "knowledge-branch":
+            base, cand = (f"{100 * row[r]['key_facts']:5.1f} f1 {row[r]['f1']:.2f}" for r in ("base", "candidate"))
+        else:
+            base, cand = "", f"{row['win']}W {row['tie']}T {row['loss']}L"
+        lines.append(f"{row['benchmark']:17} {name:52} {row['questions']:3d}  {base:>14}  {cand:>14}  {row['status']}")
+    lines.append("(knowledge: key-fact score in points and token F1; skills: the judge's verdicts for the trained "
+                 "model, each pair asked in both orders)")
+    return "\n".join(lines)
+
+
+def _write(report: EvalReport, options: EvaluateOptions, backends_ids: dict[str, str]) -> None:
+    options_json = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}
+    data = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "models": backends_ids,
+            "options": options_json, "rows": report.rows, "uplift": report.uplift}
+    write_text_atomic(report.run_dir / "answers.jsonl", "".join(json.dumps(r) + "\n" for r in report.answers))
+    _chart(report.rows, report.chart)
+    write_text_atomic(report.run_dir / "report.json", json.dumps(data, indent=2))
+
+
+def _chart(rows: list[dict[str, Any]], target: Path) -> None:
+    """Base vs trained per leaf: key-fact points for knowledge, win share (ties count half) for skills."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, base, cand = [], [], []
+    for row in rows:
+        labels.append(row["group"].rsplit("/", 1)[-1])
+        if row["benchmark"] == "knowledge-branch":
+            base.append(100 * row["base"]["key_facts"])
+            cand.append(100 * row["candidate"]["key_facts"])
+        else:
+            n = max(1, row["questions"])
+            base.append(100 * (row["loss"] + row["tie"] / 2) / n)
+            cand.append(100 * (row["win"] + row["tie"] / 2) / n)
+    figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(rows) + 2), 4))
+    positions = range(len(rows))
+    axes.bar([p - 0.2 for p in positions], base, 0.4, label="base")
+    axes.bar([p + 0.2 for p in positions], cand, 0.4, label="trained")
+    axes.set_xticks(list(positions), labels, rotation=20, ha="right")
+    axes.set_ylabel("key-fact score / win share (points)")
+    axes.set_ylim(0, 100)
+    axes.legend()
+    figure.tight_layout()
+    tmp = target.with_name(".chart.tmp.png")
+    figure.savefig(tmp)
+    plt.close(figure)
+    tmp.replace(target)
+
+
+# --- models ------------------------------------------------------------------------------------------------------
+
+
+def _opener(settings: Settings, options: EvaluateOptions) -> Opener:
+    """Backends for each role. A PEFT adapter runs on transformers, so its base runs there too: both answer
+    with the same weights and numerics, and only the adapter differs."""
+    from seedlab.backends import make_backend
+
+    base = options.base or settings.config.model.default
+    candidate = Path(options.candidate)
+    adapter = candidate if (candidate / "adapter_config.json").is_file() else None
+
+    def open_backend(role: str) -> Backend:
+        if role == "judge":
+            return make_backend(settings, options.judge or settings.config.eval.judge or settings.config.sdg.teacher)
+        if adapter is not None:
+            return make_backend(settings, base, adapter=adapter if role == "candidate" else None, hf=True)
+        return make_backend(settings, base if role == "base" else options.candidate)
+
+    return open_backend
