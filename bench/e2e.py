@@ -17,7 +17,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, help="scratch SEEDLAB_HOME (emptied first if a demo made it)")
     args = parser.parse_args()
+    from seedlab.cli import quiet_libraries
     from seedlab.demo import run_demo
+
+    quiet_libraries()
 
     result = run_demo(args.home, lambda line: print(line, file=sys.stderr, flush=True))  # the demo's own output
     total = sum(seconds for _, seconds in result.times)

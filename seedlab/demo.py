@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,13 @@ from seedlab.errors import SeedlabError
 MARKER = ".seedlab-demo"
 EXAMPLE_LEAF = "knowledge/community/seed_libraries/halvane"  # its heldout.jsonl holds the held-out questions
 DEMO_QUESTION = "What is the rarest holding of the Halvane Seed Library?"
+DEMO_SCALE = 1  # generated samples aimed for per seed example: every pipeline runs, and the demo stays short
+Bars = Callable[[], contextlib.AbstractContextManager[Any]]
+
+
+@contextlib.contextmanager
+def _no_bars() -> Iterator[None]:
+    yield None
 
 
 @dataclass
@@ -26,8 +34,11 @@ class DemoResult:
     chart: Path | None = None
 
 
-def run_demo(home: Path | None, echo: Callable[[str], None]) -> DemoResult:
-    """init -> taxonomy diff -> data generate -> model train -> model evaluate -> one chat answer, timed."""
+def run_demo(home: Path | None, echo: Callable[[str], None], leaf_bars: Bars | None = None,
+             step_bars: Bars | None = None) -> DemoResult:
+    """init -> taxonomy diff -> data generate -> model train -> model evaluate -> one chat answer, timed.
+
+    `leaf_bars` and `step_bars` open progress displays for data generate and model train."""
     from seedlab.backends import make_backend
     from seedlab.chat import ask
     from seedlab.config import load_settings
@@ -62,13 +73,16 @@ def run_demo(home: Path | None, echo: Callable[[str], None]) -> DemoResult:
     done()
 
     done = stage("data generate", f"{len(diff.files)} leaves with the default teacher (minutes)")
-    data = generate(settings, GenerateOptions(taxonomy_base="empty"))
+    with (leaf_bars or _no_bars)() as progress:
+        data = generate(settings, GenerateOptions(taxonomy_base="empty", scale=DEMO_SCALE), progress=progress)
     for leaf, info in data.stats["leaves"].items():
         echo(f"  {info['samples']:4d} generated samples  {leaf}")
     done()
 
     done = stage("model train", "knowledge phase, then skills with replay (minutes)")
-    trained = train(settings, TrainOptions(data=str(data.run_dir)), lambda line: echo(f"  {line}"))
+    with (step_bars or _no_bars)() as progress:
+        trained = train(settings, TrainOptions(data=str(data.run_dir)), lambda line: echo(f"  {line}"),
+                        progress=progress)
     done()
 
     done = stage("model evaluate", "base vs trained on the seed and held-out questions")

@@ -138,5 +138,12 @@ def test_gguf_converts_once_to_hf_and_generates(model_path: Path, seedlab_home: 
     hf = TransformersBackend(folder)
     request = Request(messages=[{"role": "user", "content": "Say hello."}], max_tokens=8, seed=0)
     assert hf.complete([request])[0].texts[0].strip()
+    # greedy requests run as one left-padded batch, and answer as they would one by one
+    greedy = [Request(messages=[{"role": "user", "content": q}], max_tokens=12, temperature=0.0)
+              for q in ("What is the capital of France?", "Name a colour.", "Count from one to five, please.")]
+    batched = hf.complete(greedy)
+    alone = [hf._one(r) for r in greedy]
+    assert [r.texts for r in batched] == [r.texts for r in alone]
+    assert [r.completion_tokens for r in batched] == [r.completion_tokens for r in alone]
     listing = CliRunner().invoke(cli, ["model", "list"])
     assert "cached" in listing.output

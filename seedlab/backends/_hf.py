@@ -10,6 +10,13 @@ from typing import Any
 from seedlab.backends._models import ModelError
 from seedlab.backends._types import Request, Result
 
+BATCH = 16  # greedy requests generated together
+
+
+def _batchable(request: Request) -> bool:
+    return (request.messages is not None and request.n == 1 and request.temperature == 0 and not request.stop
+            and request.json_schema is None)
+
 
 class TransformersBackend:
     """Generates with `model.generate`; JSON-schema constraints need the llama.cpp backend."""
@@ -34,9 +41,40 @@ class TransformersBackend:
             self.model_id = f"{self.model_id}+{adapter.name}"
         self._model.eval()
         self._lock = threading.Lock()
+        self._pad_id = self._tokenizer.pad_token_id if self._tokenizer.pad_token_id is not None \
+            else self._tokenizer.eos_token_id
 
     def complete(self, requests: Sequence[Request]) -> list[Result]:
-        return [self._one(r) for r in requests]
+        results: dict[int, Result] = {}
+        greedy = [i for i, r in enumerate(requests) if _batchable(r)]
+        for start in range(0, len(greedy), BATCH):
+            chunk = greedy[start:start + BATCH]
+            results.update(zip(chunk, self._greedy_batch([requests[i] for i in chunk]), strict=True))
+        return [results[i] if i in results else self._one(r) for i, r in enumerate(requests)]
+
+    def _greedy_batch(self, requests: list[Request]) -> list[Result]:
+        """Greedy chat answers generated together, left-padded: a CPU decodes a batch step in little more time
+        than one sequence's step."""
+        texts = [self._tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
+                 for r in requests]
+        side, self._tokenizer.padding_side = self._tokenizer.padding_side, "left"
+        try:
+            inputs = self._tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        finally:
+            self._tokenizer.padding_side = side
+        longest = max(r.max_tokens for r in requests)
+        options = {"max_new_tokens": longest, "do_sample": False, "pad_token_id": self._pad_id}
+        output = self._generate(inputs, options, None)
+        results = []
+        for k, request in enumerate(requests):
+            new = output[k][inputs["input_ids"].shape[1]:][: request.max_tokens]
+            ended = (new == self._tokenizer.eos_token_id).nonzero()
+            length = int(ended[0]) if len(ended) else len(new)
+            text = self._tokenizer.decode(new[:length], skip_special_tokens=True)
+            prompt = int(inputs["attention_mask"][k].sum())
+            used = length + 1 if len(ended) else length  # the end-of-turn token counts, as in one-by-one
+            results.append(Result([text], prompt, used, ["length" if used >= request.max_tokens else "stop"]))
+        return results
 
     def stream(self, request: Request) -> Iterator[str]:
         import transformers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -51,6 +52,14 @@ def _register() -> None:
 _register()
 
 
+def quiet_libraries() -> None:
+    """seedlab prints its own progress: no per-file loading bars or deprecation chatter from the libraries."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)\b")
+
+
 def main() -> None:
     """Console-script entry point."""
+    quiet_libraries()
     cli(prog_name="seedlab")

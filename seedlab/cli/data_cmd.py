@@ -25,22 +25,13 @@ def generate(taxonomy_base: str | None, scale: int | None, pipeline: str | None,
              teacher: str | None, endpoint_url: str | None, quiet: bool) -> None:
     """Expand the new or changed leaves into training data; rerunning the same command resumes it."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
+    from seedlab.cli._progress import leaf_bars
     from seedlab.config import load_settings
     from seedlab.sdg import GenerateOptions, generate, render_table
 
     options = GenerateOptions(taxonomy_base, scale, pipeline, workers, teacher, endpoint_url)
-    console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=quiet) as bars:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(leaf: str, done: int, total: int) -> None:
-            if leaf not in tasks:
-                tasks[leaf] = bars.add_task(leaf, total=total)
-            bars.update(tasks[leaf], completed=done, total=total)
-
+    with leaf_bars(disable=quiet) as progress:
         result = generate(load_settings(), options, progress=progress)
     if not quiet:
         Console().print(render_table(result.stats))

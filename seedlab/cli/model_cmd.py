@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import click
+
+from seedlab.cli._progress import step_bars
 
 MODEL = click.option("--model", "-m", help="Registry name, .gguf file or Hugging Face folder (default: config).")
 ENDPOINT = click.option("--endpoint-url", help="Use an OpenAI-compatible server instead, e.g. http://127.0.0.1:8000/v1 "
@@ -145,25 +144,6 @@ def train_cmd(data: str | None, knowledge_data: Path | None, skills_data: Path |
         use = "--adapter" if (result.adapter / "adapter_config.json").is_file() else "--model"
         click.echo(f"trained: {result.adapter} (loss curve {result.run_dir / 'loss.png'}); "
                    f"next: seedlab model chat {use} {result.adapter} -q \"...\"")
-
-
-@contextlib.contextmanager
-def step_bars() -> Iterator[Callable[[dict[str, Any]], None]]:
-    """A progress bar per training phase on stderr, fed with each step's metrics row."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-               TextColumn("loss {task.fields[loss]}"))
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bars:
-        tasks: dict[str, TaskID] = {}
-
-        def update(row: dict[str, Any]) -> None:
-            if row["phase"] not in tasks:
-                tasks[row["phase"]] = bars.add_task(f"phase {row['phase']}", total=row["steps"], loss="-")
-            bars.update(tasks[row["phase"]], completed=row["step"], total=row["steps"], loss=f"{row['loss']:.3f}")
-
-        yield update
 
 
 @model.command("convert")
