@@ -1,0 +1,72 @@
+"""`seedlab judge evaluate`: how often a judge picks the known-better answer of labelled pairs, asked in both
+orders, and how often its verdict follows the position or cannot be read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from seedlab.backends import Backend, Request
+from seedlab.errors import SeedlabError
+from seedlab.eval._judge import pair_messages, parse_pair_verdict
+
+
+@dataclass(frozen=True)
+class Pair:
+    prompt: str
+    chosen: str
+    rejected: str
+
+
+@dataclass(frozen=True)
+class JudgeScore:
+    pairs: int
+    accuracy: float  # share of verdicts (two per pair) that pick the chosen answer
+    consistent: float  # share of pairs whose two verdicts pick the same answer, whatever its position
+    unparseable: float  # share of verdicts with neither or both of [[A]] and [[B]]
+
+
+def load_pairs(path: Path) -> list[Pair]:
+    """Labelled pairs: JSONL objects with `prompt`, `chosen` and `rejected` strings."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeedlabError(f"{path}: cannot read the pairs file ({exc})") from exc
+    pairs = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise SeedlabError(f"{path}:{number}: not a JSON object ({exc.args[0]})") from exc
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip()
+                                                for k in ("prompt", "chosen", "rejected")):
+            raise SeedlabError(f"{path}:{number}: needs \"prompt\", \"chosen\" and \"rejected\" strings")
+        pairs.append(Pair(row["prompt"], row["chosen"], row["rejected"]))
+    if not pairs:
+        raise SeedlabError(f"{path}: no pairs in the file")
+    return pairs
+
+
+def evaluate_judge(judge: Backend, pairs: Sequence[Pair], max_tokens: int = 256) -> JudgeScore:
+    """Ask the judge about every pair twice, the chosen answer first and then second; greedy, so reruns agree."""
+    requests = [Request(messages=pair_messages(p.prompt, a, b), temperature=0.0, max_tokens=max_tokens)
+                for p in pairs for a, b in ((p.chosen, p.rejected), (p.rejected, p.chosen))]
+    verdicts = [parse_pair_verdict(r.texts[0]) for r in judge.complete(requests)]
+    correct = consistent = unparseable = 0
+    for k in range(len(pairs)):
+        first, second = verdicts[2 * k], verdicts[2 * k + 1]  # chosen was A, then B
+        correct += (first == "A") + (second == "B")
+        unparseable += (first is None) + (second is None)
+        consistent += (first, second) in (("A", "B"), ("B", "A"))
+    total = max(1, len(pairs))
+    return JudgeScore(len(pairs), correct / (2 * total), consistent / total, unparseable / (2 * total))
+
+
+def score_line(score: JudgeScore) -> str:
+    """The line `judge evaluate` ends with."""
+    return (f"accuracy: {100 * score.accuracy:.1f}% position-consistent: {100 * score.consistent:.1f}% "
+            f"unparseable: {100 * score.unparseable:.1f}% ({score.pairs} pairs)")
