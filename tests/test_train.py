@@ -231,3 +231,26 @@ def test_replay_data_joins_the_skills_phase(tmp_path: Path) -> None:
     train(settings, options, lines.append, tiny_loader)
     assert "phase skills: 2 replay samples from" in "\n".join(lines)
     assert any(line.startswith("phase skills: 8 samples") for line in lines)
+
+
+def test_next_token_loss_equals_the_models_own_loss_and_gradients() -> None:
+    """The loss that skips the output layer on unlabelled positions is the loss transformers computes."""
+    import torch
+
+    from seedlab.train._data import collate
+    from seedlab.train._loop import next_token_loss
+
+    model, tokenizer = tiny_loader("tiny")
+    samples = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}],
+                "metadata": {"unmask": False}} for q, a in FACTS]
+    examples = tokenize(samples, tokenizer, 128, DataReport("x"))
+    batch = collate(examples, [0, 3, 5], tokenizer.pad_token_id)  # prompts masked, rows padded to one length
+    assert (batch["labels"] == IGNORE).sum() > (batch["attention_mask"] == 0).sum()
+    ours = next_token_loss(model, batch)
+    ours.backward()
+    ours_grad = model.model.layers[0].mlp.up_proj.weight.grad.clone()
+    model.zero_grad()
+    theirs = model(**batch).loss
+    theirs.backward()
+    assert float(ours) == pytest.approx(float(theirs), rel=1e-5)
+    assert torch.allclose(ours_grad, model.model.layers[0].mlp.up_proj.weight.grad, rtol=1e-4, atol=1e-6)

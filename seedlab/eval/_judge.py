@@ -53,7 +53,7 @@ def both_orders_outcome(first: str | None, second: str | None) -> str:
     return "tie"
 
 
-def judge_pairs(judge: Backend, items: Sequence[tuple[str, str, str]], max_tokens: int = 256,
+def judge_pairs(judge: Backend, items: Sequence[tuple[str, str, str]], max_tokens: int = 192,
                 seed: int = 0) -> list[tuple[str, list[str]]]:
     """For each (prompt, candidate, base): the outcome for the candidate and the two raw verdict replies."""
     requests = []

@@ -15,7 +15,7 @@ from seedlab.config import Settings
 from seedlab.errors import SeedlabError
 from seedlab.eval._judge import judge_pairs, rate_against_reference
 from seedlab.eval._score import key_fact_score, key_facts, token_f1
-from seedlab.fsutil import new_run_dir, write_text_atomic
+from seedlab.fsutil import new_run_dir, read_jsonl_rows, write_text_atomic
 
 BENCHMARKS = ("knowledge-branch", "skills-branch")
 CHANGE = 0.05  # a leaf counts as improved or regressed when its score moves by at least 5 points
@@ -118,29 +118,14 @@ def _questions(settings: Settings, options: EvaluateOptions) -> tuple[list[Quest
 
 def load_questions(path: Path) -> list[Question]:
     """Held-out questions: JSONL objects with `question` and `answer`, optional `key_facts` and `leaf`."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SeedlabError(f"{path}: cannot read the questions file ({exc})") from exc
     out = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise SeedlabError(f"{path}:{number}: not a JSON object ({exc.args[0]})") from exc
-        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip()
-                                                for k in ("question", "answer")):
-            raise SeedlabError(f"{path}:{number}: needs \"question\" and \"answer\" strings")
+    for number, row in read_jsonl_rows(path, ("question", "answer"), "questions"):
         facts = row.get("key_facts")
         if facts is not None and not (isinstance(facts, list) and all(isinstance(f, str) for f in facts)):
             raise SeedlabError(f"{path}:{number}: \"key_facts\" must be a list of strings")
         group = str(row.get("leaf") or f"held-out: {path.name}")
         out.append(Question(group, row["question"].strip(), row["answer"].strip(),
                             facts if facts else key_facts(row["answer"], row["question"]), held_out=True))
-    if not out:
-        raise SeedlabError(f"{path}: no questions in the file")
     return out
 
 

@@ -3,14 +3,13 @@ orders, and how often its verdict follows the position or cannot be read."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from seedlab.backends import Backend, Request
-from seedlab.errors import SeedlabError
 from seedlab.eval._judge import pair_messages, parse_pair_verdict
+from seedlab.fsutil import read_jsonl_rows
 
 
 @dataclass(frozen=True)
@@ -30,25 +29,8 @@ class JudgeScore:
 
 def load_pairs(path: Path) -> list[Pair]:
     """Labelled pairs: JSONL objects with `prompt`, `chosen` and `rejected` strings."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SeedlabError(f"{path}: cannot read the pairs file ({exc})") from exc
-    pairs = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise SeedlabError(f"{path}:{number}: not a JSON object ({exc.args[0]})") from exc
-        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip()
-                                                for k in ("prompt", "chosen", "rejected")):
-            raise SeedlabError(f"{path}:{number}: needs \"prompt\", \"chosen\" and \"rejected\" strings")
-        pairs.append(Pair(row["prompt"], row["chosen"], row["rejected"]))
-    if not pairs:
-        raise SeedlabError(f"{path}: no pairs in the file")
-    return pairs
+    return [Pair(row["prompt"], row["chosen"], row["rejected"])
+            for _, row in read_jsonl_rows(path, ("prompt", "chosen", "rejected"), "pairs")]
 
 
 def evaluate_judge(judge: Backend, pairs: Sequence[Pair], max_tokens: int = 256) -> JudgeScore:
