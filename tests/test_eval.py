@@ -188,3 +188,11 @@ def test_evaluate_cli_errors_are_one_line() -> None:
     assert result.exit_code == 1
     assert result.output.strip() == ("error: nothing to evaluate: no changed leaf of the chosen benchmarks and no "
                                      "--questions; use --taxonomy-base empty for the whole tree")
+
+
+def test_an_unknown_candidate_fails_before_any_model_answers() -> None:
+    _setup()
+    result = CliRunner().invoke(cli, ["model", "evaluate", "--candidate", "no-such-model", "--taxonomy-base",
+                                      "empty"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: unknown model 'no-such-model'") and "answers" not in result.output
