@@ -28,8 +28,9 @@ from seedlab.sdg._templates import TemplateSet, load_templates
 from seedlab.sdg._text import content_words, names
 from seedlab.taxonomy import KnowledgeLeaf, Leaf, SkillLeaf, changed_leaves, load_leaf
 
-SDG_VERSION = 3  # bump when pipeline logic changes, so finished leaves are not reused across versions
+SDG_VERSION = 4  # bump when pipeline logic changes, so finished leaves are not reused across versions
 KNOWLEDGE_OVERSAMPLE = 3  # candidates asked per wanted knowledge sample (about a third survive the checks)
+KNOWLEDGE_MIN_PER_CALL = 4  # questions asked per fact and round at least: natural phrasings teach more than scale 1 buys
 SKILL_PER_CALL = 4  # requests sampled per generation call
 
 
@@ -238,7 +239,7 @@ def _run_knowledge(job: pipelines.LeafJob, journal: _Journal, settings: Settings
         job, options.get("recall_per_fact", 0))
     seen = [s["messages"][0]["content"] for s in extra if s["metadata"]["source"] == "seed"]
     target = options["scale"] * len(examples)
-    per_call = min(8, max(2, math.ceil(target * KNOWLEDGE_OVERSAMPLE / len(job.facts))))
+    per_call = min(8, max(KNOWLEDGE_MIN_PER_CALL, math.ceil(target * KNOWLEDGE_OVERSAMPLE / len(job.facts))))
     for round_ in range(options["max_rounds"]):
         samples = dedupe(_samples(journal, round_), seen)[0]  # earlier rounds only, as for skills
         if round_ > 0 and len(samples) >= target:
