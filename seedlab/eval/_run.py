@@ -254,7 +254,9 @@ def _chart(rows: list[dict[str, Any]], target: Path) -> None:
 
     labels, base, cand = [], [], []
     for row in rows:
-        labels.append(row["group"].rsplit("/", 1)[-1])
+        parts = row["group"].split("/")
+        name = parts[-2] if len(parts) > 1 and parts[-1].startswith("qna.") else parts[-1]  # the leaf's folder
+        labels.append(f"{'knowledge' if row['benchmark'] == 'knowledge-branch' else 'skill'}: {name}")
         if row["benchmark"] == "knowledge-branch":
             base.append(100 * row["base"]["key_facts"])
             cand.append(100 * row["candidate"]["key_facts"])

@@ -30,7 +30,7 @@ from seedlab.taxonomy import KnowledgeLeaf, Leaf, SkillLeaf, changed_leaves, loa
 
 SDG_VERSION = 4  # bump when pipeline logic changes, so finished leaves are not reused across versions
 KNOWLEDGE_OVERSAMPLE = 3  # candidates asked per wanted knowledge sample (about a third survive the checks)
-KNOWLEDGE_MIN_PER_CALL = 4  # questions asked per fact and round at least: natural phrasings teach more than scale 1 buys
+KNOWLEDGE_MIN_PER_CALL = 4  # questions per fact and round at least: natural phrasings teach what scale 1 does not
 SKILL_PER_CALL = 4  # requests sampled per generation call
 
 
