@@ -186,7 +186,10 @@ def test_best_sentences_weighs_rare_words() -> None:
 @pytest.mark.parametrize(("question", "fact", "reason"), [
     ("When did the Halvane library close its doors?", 0, "unsupported_premise"),
     ("How many seed varieties are in the Halvane library vault?", 0, "asks_another_fact"),
-    ("How many seed varieties does the Halvane library hold?", 1, "unsupported_premise"),  # 'hold' vs 'holds'
+    ("How many seed varieties does the Halvane library hold?", 1, None),  # 'hold' matches 'holds'
+    ("In what year did Mirela Kostandin start the Halvane library?", 0, None),  # one word of its own: a paraphrase
+    ("Was the Halvane library founded in 2011 by Mirela Kostandin?", 0, "unsupported_premise"),  # a new number
+    ("Did Jonas found the Halvane library in 2009?", 0, "unsupported_premise"),  # a new name
     ("What is Mirela known for?", 0, "asks_another_fact"),  # only one shared word
     ("The Halvane library was founded in 2009 by Mirela Kostandin?", 0, "copies_fact"),
     ("In what year was the Halvane library founded by Mirela Kostandin?", 0, None),
