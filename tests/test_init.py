@@ -82,15 +82,44 @@ def test_example_leaves_have_no_problems(seedlab_home: Path) -> None:
         assert validate_file(taxonomy / rel) == []
 
 
-def test_demo_runs_init_diff_and_generate_in_scratch_home(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_demo_runs_every_stage_in_scratch_home(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The demo's plumbing on fakes (the real model runs in `make demo` and bench/e2e.py)."""
     import seedlab.backends
+    import seedlab.eval
+    import seedlab.train
+    from seedlab.eval import EvalReport
+    from seedlab.train import TrainResult
 
     monkeypatch.setattr(seedlab.backends, "make_backend", lambda *args, **kwargs: FakeBackend())
+    seen = {}
+
+    def fake_train(settings, options, echo, progress=None):  # type: ignore[no-untyped-def]
+        seen["data"] = options.data
+        return TrainResult(tmp_path / "run", tmp_path / "run" / "adapter", {})
+
+    def fake_evaluate(settings, options, echo):  # type: ignore[no-untyped-def]
+        seen["questions"] = options.questions
+        rows = [{"benchmark": "knowledge-branch", "group": "held-out: heldout.jsonl", "questions": 10,
+                 "base": {"key_facts": 0.0, "f1": 0.1}, "candidate": {"key_facts": 0.5, "f1": 0.4},
+                 "status": "improved"}]
+        uplift = {"base": 0.0, "candidate": 50.0, "points": 50.0, "questions": 10, "kind": "held-out"}
+        return EvalReport(tmp_path / "eval", rows, uplift)
+
+    monkeypatch.setattr(seedlab.train, "train", fake_train)
+    monkeypatch.setattr(seedlab.eval, "evaluate", fake_evaluate)
     home = tmp_path / "demo"
     result = CliRunner().invoke(cli, ["demo", "--home", str(home)])
     assert result.exit_code == 0, result.output
-    assert "3 example leaves valid" in result.output and (home / "taxonomy" / ".git").is_dir()
-    assert "data generate" in result.output and "knowledge.jsonl" in result.output
+    assert (home / "taxonomy" / ".git").is_dir()
+    assert seen["data"].startswith(str(home / "datasets"))
+    assert seen["questions"] == home / "taxonomy" / "knowledge/community/seed_libraries/halvane/heldout.jsonl"
+    assert seen["questions"].is_file()
+    for stage in ("init", "taxonomy diff", "data generate", "model train", "model evaluate", "model chat", "total"):
+        assert any(line.startswith(stage) and line.split()[-1].replace(".", "").isdigit()
+                   for line in result.output.splitlines()), stage
+    assert f"chart: {tmp_path / 'eval' / 'chart.png'}" in result.output
+    assert result.output.rstrip().splitlines()[-1] == (
+        "uplift: +50.0 points (base 0.0 -> trained 50.0) on 10 held-out questions")
     rerun = CliRunner().invoke(cli, ["demo", "--home", str(home)])  # a previous demo home is wiped and rebuilt
     assert rerun.exit_code == 0 and "created taxonomy" in rerun.output
 
