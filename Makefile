@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check seedlab tests bench
+	$(BIN)/ruff check seedlab tests bench scripts
 	$(BIN)/mypy
 
 test: lint

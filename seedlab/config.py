@@ -35,6 +35,8 @@ class PathsConfig:
     checkpoints: str = "checkpoints"
     docs: str = "docs"  # local git repositories of knowledge documents
     evaluations: str = "evaluations"  # `model evaluate` reports
+    judges: str = "judges"  # `judge train` runs
+    tao: str = "tao"  # `tao run` runs
     models: str = "models"  # relative: under the cache home
 
 
@@ -138,6 +140,37 @@ class EvalConfig:
 
 
 @dataclass
+class JudgeConfig:
+    """`seedlab judge train`: the self-taught evaluator's rounds."""
+
+    iterations: int = 2  # rounds of verdict sampling and training
+    samples: int = 4  # verdicts sampled per pair and round, half in each order
+    temperature: float = 0.8  # verdict sampling
+    answer_tokens: int = 40  # length limit of the better and worse responses the teacher writes (brief: cost)
+    verdict_tokens: int = 64  # length limit of a JSON verdict with its short evaluation
+    max_traces: int = 96  # kept verdict traces per round (half A, half B): bounds a round's training time
+    epochs: int = 1  # per round, from the starting judge (judges overfit fast)
+    lr: float = 2e-4
+    seed: int = 0
+
+
+@dataclass
+class TaoConfig:
+    """`seedlab tao run`: candidates, scoring and preference tuning from unlabeled prompts."""
+
+    samples: int = 8  # candidates per prompt and round (the tuning-compute knob, with rounds)
+    rounds: int = 1
+    method: str = "dpo"  # dpo | rft (fine-tune on the best responses only)
+    heldout_share: float = 0.2  # prompts kept aside for the report
+    margin: float = 0.25  # least score difference between the best and the worst candidate of a pair
+    max_tokens: int = 96  # candidate length limit
+    epochs: int = 1
+    lr: float = 1e-4
+    beta: float = 0.1  # DPO
+    seed: int = 0
+
+
+@dataclass
 class Config:
     """The whole seedlab config."""
 
@@ -150,6 +183,8 @@ class Config:
     sdg: SdgConfig = field(default_factory=SdgConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    tao: TaoConfig = field(default_factory=TaoConfig)
 
 
 @dataclass(frozen=True)
@@ -199,6 +234,14 @@ class Settings:
     @property
     def evaluations_path(self) -> Path:
         return self._under(self.config.paths.evaluations, self.home.data)
+
+    @property
+    def judges_path(self) -> Path:
+        return self._under(self.config.paths.judges, self.home.data)
+
+    @property
+    def tao_path(self) -> Path:
+        return self._under(self.config.paths.tao, self.home.data)
 
     @property
     def docs_path(self) -> Path:

@@ -20,6 +20,7 @@ from seedlab.backends import FakeBackend, Request
 from seedlab.cli import cli
 from seedlab.config import Settings, load_settings
 from seedlab.errors import SeedlabError
+from seedlab.fsutil import read_json_object
 from seedlab.sdg import GenerateOptions, RunResult, generate
 from seedlab.sdg import _pipelines as pipelines
 from seedlab.taxonomy._leaf import git_blob_id
@@ -615,3 +616,14 @@ def test_cli_with_a_bad_teacher_file_prints_one_error_line(settings: Settings, t
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and str(teacher) in errors[0] and "not a GGUF model file" in errors[0]
     assert not list(settings.datasets_path.glob("*/run.json"))
+
+
+def test_a_separate_judge_serves_every_judging_step(settings: Settings) -> None:
+    """With a judge given (eval.judge in config opens one), the teacher writes and the judge alone judges."""
+    teacher, judge = FakeBackend(good_responder), FakeBackend(with_judges(rating='{"rating": 1, "reason": "no"}'))
+    result = generate(settings, GenerateOptions(taxonomy_base="empty", scale=1), teacher=teacher, judge=judge)
+    assert judge.requests and all(r.json_schema is not None for r in judge.requests)
+    assert all(r.json_schema is None for r in teacher.requests)
+    for leaf in SKILLS:  # the judge's rating 1 drops every pair, whatever the teacher would have said
+        assert result.stats["leaves"][leaf]["samples"] == 0
+    assert read_json_object(result.run_dir / "run.json")["options"]["judge"] == {"model": "fake"}

@@ -20,7 +20,7 @@ from seedlab.config import Settings
 
 __all__ = [
     "DEFAULT_MODEL", "REGISTRY", "Backend", "FakeBackend", "Message", "ModelError", "ModelRef", "Request", "Result",
-    "check_gguf", "download_model", "file_sha256", "make_backend", "resolve_model",
+    "check_gguf", "download_model", "file_sha256", "judge_ref", "make_backend", "make_judge", "resolve_model",
 ]
 
 
@@ -56,3 +56,20 @@ def make_backend(settings: Settings, model: str | None = None, endpoint_url: str
     llama = settings.config.llama_cpp
     return LlamaCppBackend(ref.path, ref.name, n_ctx=llama.n_ctx, n_batch=llama.n_batch, threads=llama.threads,
                            slots=llama.slots, adapter=adapter)
+
+
+def judge_ref(settings: Settings, given: str | None = None) -> str:
+    """The judge every judging step uses: `given` (--judge), else eval.judge, else the SDG teacher."""
+    return given or settings.config.eval.judge or settings.config.sdg.teacher
+
+
+def make_judge(settings: Settings, given: str | None = None) -> Backend:
+    """The judge's backend: a model (registry name, a .gguf such as `judge train`'s judge.gguf, a HF folder).
+
+    Judges answer in JSON under constrained decoding, which runs on llama.cpp: a PEFT adapter must be merged
+    into a GGUF first (`seedlab model convert`)."""
+    ref = judge_ref(settings, given)
+    if (Path(ref) / "adapter_config.json").is_file():
+        raise ModelError(f"judge {ref} is a PEFT adapter; judges need a GGUF model for constrained verdicts: run "
+                         f"`seedlab model convert {ref}` and name the .gguf it writes")
+    return make_backend(settings, ref)

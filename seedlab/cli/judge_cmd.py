@@ -1,4 +1,4 @@
-"""`seedlab judge evaluate`."""
+"""`seedlab judge train` and `judge evaluate`."""
 
 from __future__ import annotations
 
@@ -9,26 +9,70 @@ import click
 
 @click.group()
 def judge() -> None:
-    """Measure the judge that SDG, evaluation and TAO use."""
+    """Train and measure the judge that SDG, evaluation and TAO use."""
+
+
+@judge.command("train")
+@click.option("--instructions", type=click.Path(exists=True, path_type=Path),
+              help="Unlabeled instructions: JSONL with \"prompt\" (or \"messages\", as in the serve prompt log), "
+              "or a taxonomy folder whose seed questions are used (default: the shipped examples).")
+@click.option("--iterations", type=click.IntRange(1), help="Rounds of verdict sampling and training (default: "
+              "judge.iterations).")
+@click.option("--samples", type=click.IntRange(2), help="Verdicts sampled per pair and round, half in each order "
+              "(default: judge.samples).")
+@click.option("--judge", "judge_ref", help="The starting judge model, a registry name or .gguf (default: eval.judge, "
+              "else sdg.teacher).")
+@click.option("--teacher", help="The model that writes modified instructions and responses (default: sdg.teacher).")
+@click.option("--heldout", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Labelled pairs (prompt, chosen, rejected) that score every round (default: the shipped ones).")
+@click.option("--resume", help="Continue a killed run (its id under the judges folder, or its path).")
+def train_cmd(instructions: Path | None, iterations: int | None, samples: int | None, judge_ref: str | None,
+              teacher: str | None, heldout: Path | None, resume: str | None) -> None:
+    """Train the judge without labels (self-taught evaluator). For each instruction the teacher writes a modified
+    instruction and answers both, so the answer to the original is known to be better; the judge samples
+    verdicts in both orders, the traces that pick the better answer (balanced between A and B) train a LoRA
+    adapter from the starting judge, and the next round samples with that judge. Every round is scored on
+    held-out pairs and the best one is written as judge.gguf, which `eval.judge` in config can name."""
+    from seedlab.cli._progress import leaf_bars
+    from seedlab.config import load_settings
+    from seedlab.judge import JudgeTrainOptions, render_rounds, train_judge
+
+    settings = load_settings()
+    options = JudgeTrainOptions(instructions, iterations, samples, judge_ref, teacher, heldout, resume)
+    with leaf_bars() as progress:
+        result = train_judge(settings, options, click.echo, progress)
+    click.echo(render_rounds(result.rounds, result.best))
+    click.echo(f"report: {result.run_dir / 'report.json'}, chart: {result.run_dir / 'chart.png'}")
+    first, chosen = result.rounds[0], next(r for r in result.rounds if r["round"] == result.best)
+    click.echo(f"judge: {result.judge} (round {result.best}); use it with `seedlab judge evaluate --judge "
+               f"{result.judge} --pairs F`, or set eval.judge to it so SDG, model evaluate and TAO judge with it")
+    click.echo(f"held-out accuracy: starting judge {100 * first['accuracy']:.1f}% -> selected "
+               f"{100 * chosen['accuracy']:.1f}% ({first['pairs']} pairs)")
 
 
 @judge.command("evaluate")
-@click.option("--judge", "judge_ref", help="Judge model, or an adapter folder from `model train` on the default "
-              "model (default: eval.judge, else sdg.teacher).")
+@click.option("--judge", "judge_ref", help="Judge model (a .gguf such as `judge train`'s judge.gguf, or a registry "
+              "name), or an adapter folder, merged into a GGUF first (default: eval.judge, else sdg.teacher).")
 @click.option("--pairs", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="Labelled pairs, JSONL: prompt, chosen, rejected.")
 def evaluate_cmd(judge_ref: str | None, pairs: Path) -> None:
     """Accuracy on labelled pairs, each asked in both orders; also the share of position-consistent pairs and
     of unparseable verdicts."""
-    from seedlab.backends import make_backend
+    from seedlab.backends import make_judge
     from seedlab.config import load_settings
     from seedlab.judge import evaluate_judge, load_pairs, score_line
 
     settings = load_settings()
     loaded = load_pairs(pairs)
-    ref = judge_ref or settings.config.eval.judge or settings.config.sdg.teacher
-    adapter = Path(ref) if (Path(ref) / "adapter_config.json").is_file() else None
-    backend = make_backend(settings, None if adapter else ref, adapter=adapter)
+    if judge_ref and (Path(judge_ref) / "adapter_config.json").is_file():
+        from seedlab.train import convert
+
+        adapter = Path(judge_ref)
+        judge_ref = str(adapter.parent / f"{adapter.name}-merged-q8_0.gguf")
+        if not Path(judge_ref).is_file():
+            click.echo(f"merging {adapter} into {judge_ref} (judges decode constrained verdicts on llama.cpp)")
+            convert(settings, adapter, "gguf", "q8_0", output=Path(judge_ref))
+    backend = make_judge(settings, judge_ref)
     try:
         click.echo(f"judge {backend.model_id}: {len(loaded)} pairs, each in both orders")
         score = evaluate_judge(backend, loaded)

@@ -9,16 +9,27 @@ from collections.abc import Sequence
 from seedlab.backends import Backend, Message, Request
 
 PAIR_SYSTEM = (
-    "You compare two answers to the same request. First write a short evaluation: the errors in each answer "
-    "and the criteria that matter for this request. Do not prefer an answer for its position or its length. "
-    "Then end with your verdict on its own line: [[A]] if answer A is better, [[B]] if answer B is better."
+    "You compare two answers to the same request. First write a short evaluation: the errors in each answer and "
+    "what matters for this request. Do not prefer an answer for its position or its length. Then give your "
+    "verdict: [[A]] if answer A is better, [[B]] if answer B is better. Reply in JSON: "
+    '{"evaluation": "...", "verdict": "[[A]]"} or {"evaluation": "...", "verdict": "[[B]]"}.'
 )
+EVALUATION_CHARS = 80  # keeps a verdict to about 30 tokens: a small judge's long evaluations add cost, not sense
+# The verdict's fixed form inside a JSON reply; llama.cpp and servers that take a schema constrain decoding to it,
+# so even a judge that never learnt the form answers in it. The parser still reads any reply: both or neither
+# verdict is unparseable.
+PAIR_SCHEMA = {"type": "object", "properties": {
+    "evaluation": {"type": "string", "maxLength": EVALUATION_CHARS},
+    "verdict": {"type": "string", "enum": ["[[A]]", "[[B]]"]}}, "required": ["evaluation", "verdict"]}
 PAIR_USER = "Request:\n{prompt}\n\n[Answer A]\n{a}\n[End of answer A]\n\n[Answer B]\n{b}\n[End of answer B]"
 REFERENCE_SYSTEM = (
     "You grade an answer against a reference answer. Rating 1: it contradicts the reference or misses its "
-    "point. Rating 2: partly right. Rating 3: it states what the reference states. End with the rating on its "
-    "own line as [[1]], [[2]] or [[3]]."
+    "point. Rating 2: partly right. Rating 3: it states what the reference states. Reply in JSON: "
+    '{"reason": "...", "rating": "[[1]]"}, with [[1]], [[2]] or [[3]].'
 )
+RATING_SCHEMA = {"type": "object", "properties": {
+    "reason": {"type": "string", "maxLength": EVALUATION_CHARS},
+    "rating": {"type": "string", "enum": ["[[1]]", "[[2]]", "[[3]]"]}}, "required": ["reason", "rating"]}
 REFERENCE_USER = "Question: {question}\nReference answer: {reference}\nAnswer to grade: {answer}"
 _VERDICT = re.compile(r"\[\[([AB])\]\]")
 _RATING = re.compile(r"\[\[([123])\]\]")
@@ -30,10 +41,24 @@ def pair_messages(prompt: str, a: str, b: str) -> list[Message]:
             {"role": "user", "content": PAIR_USER.format(prompt=prompt, a=a, b=b)}]
 
 
+def pair_request(prompt: str, a: str, b: str, temperature: float = 0.0, max_tokens: int = 64, n: int = 1,
+                 seed: int = 0) -> Request:
+    """The pairwise verdict request, constrained to PAIR_SCHEMA."""
+    return Request(messages=pair_messages(prompt, a, b), n=n, temperature=temperature, max_tokens=max_tokens,
+                   seed=seed, json_schema=PAIR_SCHEMA)
+
+
 def parse_pair_verdict(text: str) -> str | None:
     """"A" or "B" from a judge reply; None when it names both or neither."""
     found = set(_VERDICT.findall(text))
     return found.pop() if len(found) == 1 else None
+
+
+def cut_at_verdict(text: str) -> str:
+    """A free-text reply up to and including its first verdict (what follows is not part of the judgement); a
+    JSON reply stays whole."""
+    found = _VERDICT.search(text)
+    return text.strip() if not found or text.lstrip().startswith("{") else text[:found.end()].strip()
 
 
 def parse_reference_rating(text: str) -> int | None:
@@ -53,14 +78,13 @@ def both_orders_outcome(first: str | None, second: str | None) -> str:
     return "tie"
 
 
-def judge_pairs(judge: Backend, items: Sequence[tuple[str, str, str]], max_tokens: int = 192,
+def judge_pairs(judge: Backend, items: Sequence[tuple[str, str, str]], max_tokens: int = 64,
                 seed: int = 0) -> list[tuple[str, list[str]]]:
     """For each (prompt, candidate, base): the outcome for the candidate and the two raw verdict replies."""
     requests = []
     for prompt, candidate, base in items:
         for a, b in ((candidate, base), (base, candidate)):
-            requests.append(Request(messages=pair_messages(prompt, a, b), temperature=0.0, max_tokens=max_tokens,
-                                    seed=seed))
+            requests.append(pair_request(prompt, a, b, max_tokens=max_tokens, seed=seed))
     results = judge.complete(requests) if requests else []
     out = []
     for k in range(len(items)):
@@ -69,12 +93,16 @@ def judge_pairs(judge: Backend, items: Sequence[tuple[str, str, str]], max_token
     return out
 
 
-def rate_against_reference(judge: Backend, items: Sequence[tuple[str, str, str]], max_tokens: int = 160,
+def rating_request(system: str, user: str, max_tokens: int = 64, seed: int = 0) -> Request:
+    """A greedy 1-3 rating request, constrained to RATING_SCHEMA."""
+    return Request(messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                   temperature=0.0, max_tokens=max_tokens, seed=seed, json_schema=RATING_SCHEMA)
+
+
+def rate_against_reference(judge: Backend, items: Sequence[tuple[str, str, str]], max_tokens: int = 64,
                            seed: int = 0) -> list[int | None]:
     """For each (question, reference, answer): the judge's 1-3 rating, None when unparseable."""
-    requests = [Request(messages=[{"role": "system", "content": REFERENCE_SYSTEM},
-                                  {"role": "user", "content": REFERENCE_USER.format(question=q, reference=r,
-                                                                                    answer=a)}],
-                        temperature=0.0, max_tokens=max_tokens, seed=seed) for q, r, a in items]
+    requests = [rating_request(REFERENCE_SYSTEM, REFERENCE_USER.format(question=q, reference=r, answer=a), max_tokens,
+                               seed) for q, r, a in items]
     results = judge.complete(requests) if requests else []
     return [parse_reference_rating(r.texts[0]) for r in results]

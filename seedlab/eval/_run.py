@@ -285,18 +285,18 @@ def _chart(rows: list[dict[str, Any]], target: Path) -> None:
 def _opener(settings: Settings, options: EvaluateOptions) -> Opener:
     """Backends for each role. A PEFT adapter runs on transformers, so its base runs there too: both answer
     with the same weights and numerics, and only the adapter differs."""
-    from seedlab.backends import make_backend, resolve_model
+    from seedlab.backends import make_backend, make_judge, resolve_model
 
     base = options.base or settings.config.model.default
     candidate = Path(options.candidate)
     adapter = candidate if (candidate / "adapter_config.json").is_file() else None
     for reference in (base, options.judge) if adapter else (base, options.candidate, options.judge):
-        if reference:
+        if reference and not (Path(reference) / "adapter_config.json").is_file():
             resolve_model(reference, settings.models_path)  # a wrong name fails now, not after minutes of answers
 
     def open_backend(role: str) -> Backend:
         if role == "judge":
-            return make_backend(settings, options.judge or settings.config.eval.judge or settings.config.sdg.teacher)
+            return make_judge(settings, options.judge)
         if adapter is not None:
             return make_backend(settings, base, adapter=adapter if role == "candidate" else None, hf=True)
         return make_backend(settings, base if role == "base" else options.candidate)

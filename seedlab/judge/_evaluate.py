@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from seedlab.backends import Backend, Request
-from seedlab.eval._judge import pair_messages, parse_pair_verdict
+from seedlab.backends import Backend
+from seedlab.eval._judge import pair_request, parse_pair_verdict
 from seedlab.fsutil import read_jsonl_rows
 
 
@@ -33,9 +33,9 @@ def load_pairs(path: Path) -> list[Pair]:
             for _, row in read_jsonl_rows(path, ("prompt", "chosen", "rejected"), "pairs")]
 
 
-def evaluate_judge(judge: Backend, pairs: Sequence[Pair], max_tokens: int = 256) -> JudgeScore:
+def evaluate_judge(judge: Backend, pairs: Sequence[Pair], max_tokens: int = 64) -> JudgeScore:
     """Ask the judge about every pair twice, the chosen answer first and then second; greedy, so reruns agree."""
-    requests = [Request(messages=pair_messages(p.prompt, a, b), temperature=0.0, max_tokens=max_tokens)
+    requests = [pair_request(p.prompt, a, b, max_tokens=max_tokens)
                 for p in pairs for a, b in ((p.chosen, p.rejected), (p.rejected, p.chosen))]
     verdicts = [parse_pair_verdict(r.texts[0]) for r in judge.complete(requests)]
     correct = consistent = unparseable = 0

@@ -36,6 +36,11 @@ class LeafJob:
     facts: list[Fact] = field(default_factory=list)  # knowledge only
     anchors: set[str] = field(default_factory=set)  # knowledge only: words that name the subject
     title: str = ""
+    judge: Backend | None = None  # eval.judge when set (a `judge train` judge, say); else the teacher judges
+
+    @property
+    def judging(self) -> Backend:
+        return self.judge or self.teacher
 
 
 def unit_seed(job: LeafJob, unit_id: str) -> int:
@@ -122,7 +127,7 @@ def skill_unit(job: LeafJob, unit: int, per_call: int) -> list[Record]:
         requests = [judge.chat([], {"task": task, "question": _user_turn(c, r)}, JUDGE_VOTES, seed + 2,
                                verify.VERDICT_SCHEMA) for _, c, r in alive]
         verdicts = [verify.vote([verify.parse_verdict(t) for t in res.texts])
-                    for res in job.teacher.complete(requests)]
+                    for res in job.judging.complete(requests)]
     answering = []
     for (candidate, context, request), verdict in zip(alive, verdicts, strict=True):
         if verdict is None:
@@ -153,7 +158,7 @@ def skill_unit(job: LeafJob, unit: int, per_call: int) -> list[Record]:
         requests = [judge.chat([], {"task": task, "question": _user_turn(c, r), "answer": a}, JUDGE_VOTES,
                                seed + 4, verify.RATING_SCHEMA) for _, c, r, a in judging]
         ratings = [verify.median_rating([verify.parse_rating(t) for t in res.texts])
-                   for res in job.teacher.complete(requests)]
+                   for res in job.judging.complete(requests)]
     for (candidate, context, request, answer), rating in zip(judging, ratings, strict=True):
         judge_meta: dict[str, Any] = {"question_verdict": 1}
         if job.pipeline == "full":

@@ -84,8 +84,10 @@ Progress = Callable[[str, int, int], None]  # (leaf, units done, units planned)
 
 
 def generate(settings: Settings, options: GenerateOptions, teacher: Backend | None = None,
-             progress: Progress | None = None) -> RunResult:
-    """Generate training data for the changed leaves (all, with base 'empty') into a new or resumed run."""
+             progress: Progress | None = None, judge: Backend | None = None) -> RunResult:
+    """Generate training data for the changed leaves (all, with base 'empty') into a new or resumed run.
+
+    The skills pipeline's judges are `judge`, else eval.judge when config sets one, else the teacher."""
     sdg = settings.config.sdg
     scale = options.scale if options.scale is not None else sdg.scale
     pipeline = options.pipeline or sdg.pipeline
@@ -115,19 +117,29 @@ def generate(settings: Settings, options: GenerateOptions, teacher: Backend | No
     run_options = {"scale": scale, "pipeline": pipeline, "threshold": sdg.judge_threshold, "seed": sdg.seed,
                    "max_rounds": sdg.max_rounds, "replay_fraction": sdg.replay_fraction,
                    "recall_per_fact": sdg.recall_per_fact}
+    owned_judge = judge is None and pipeline == "full" and bool(settings.config.eval.judge) and not endpoint
+    if owned_judge:
+        from seedlab.backends import make_judge
+
+        run_options["judge"] = _judge_identity(settings)  # only when set, so earlier runs keep their keys
+        judge = make_judge(settings)
+    elif judge is not None:
+        run_options["judge"] = {"model": judge.model_id}
     try:
         run = _open_run(settings.datasets_path, leaves, identity, templates, run_options)
         stats: dict[str, Any] = {"leaves": {}, "teacher": identity, "templates": _template_id(templates)}
         for leaf in leaves:
             key = _leaf_key(leaf, identity, templates, run_options)
             stats["leaves"][leaf.path] = _leaf(run, leaf, key, settings, counting, templates, run_options, workers,
-                                               identity, progress)
+                                               identity, progress, judge)
         stats["teacher_tokens"] = counting.completion_tokens
         stats["teacher_seconds"] = round(counting.seconds, 2)
         result = _finish(run, leaves, stats, run_options)
     finally:
         if owned:
             teacher.close()
+        if owned_judge and judge is not None:
+            judge.close()
     return result
 
 
@@ -152,7 +164,8 @@ def _open_run(root: Path, leaves: list[Leaf], identity: dict[str, Any], template
 
 
 def _leaf(run: Path, leaf: Leaf, key: str, settings: Settings, teacher: CountingBackend, templates: TemplateSet,
-          options: dict[str, Any], workers: int, identity: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
+          options: dict[str, Any], workers: int, identity: dict[str, Any], progress: Progress | None,
+          judge: Backend | None = None) -> dict[str, Any]:
     folder = run / "leaves" / _slug(leaf.path)
     done = read_json_object(folder / "done.json")
     if done.get("key") == key:
@@ -174,7 +187,7 @@ def _leaf(run: Path, leaf: Leaf, key: str, settings: Settings, teacher: Counting
                   "taxonomy_commit": leaf.taxonomy_commit, "teacher": identity, "pipeline": options["pipeline"],
                   "templates": _template_id(templates), "sdg_version": SDG_VERSION}
     job = pipelines.LeafJob(leaf, _slug(leaf.path), teacher, templates, options["pipeline"], options["threshold"],
-                            options["seed"], provenance)
+                            options["seed"], provenance, judge=judge)
     journal = _Journal(folder / "journal.jsonl")
     if isinstance(leaf, KnowledgeLeaf):
         samples, extra, seen = _run_knowledge(job, journal, settings, options, workers, progress)
@@ -368,6 +381,19 @@ def _teacher_identity(settings: Settings, options: GenerateOptions) -> dict[str,
     ref = resolve_model(options.teacher or settings.config.sdg.teacher, settings.models_path)
     sha = file_sha256(ref.path, settings.models_path) if ref.format == "gguf" else None
     return {"model": ref.name, "sha256": sha}
+
+
+def _judge_identity(settings: Settings) -> dict[str, Any]:
+    """eval.judge as it enters the cache keys: a model with its file hash, or an adapter folder."""
+    from seedlab.backends import file_sha256, resolve_model
+
+    ref = str(settings.config.eval.judge)
+    if (Path(ref) / "adapter_config.json").is_file():
+        weights = Path(ref) / "adapter_model.safetensors"
+        return {"adapter": ref, "mtime": weights.stat().st_mtime if weights.exists() else None}
+    model = resolve_model(ref, settings.models_path)
+    return {"model": model.name, "sha256": file_sha256(model.path, settings.models_path)
+            if model.format == "gguf" else None}
 
 
 def _template_id(templates: TemplateSet) -> dict[str, Any]:

@@ -50,6 +50,16 @@ def convert(settings: Settings, adapter: Path, to: str = "gguf", quantize: str =
     return target
 
 
+def requantize(settings: Settings, model: str, target: Path, quantize: str = "q8_0") -> Path:
+    """The GGUF model written through the same path as a merged adapter, with no update: a baseline whose
+    numerics match the models `convert` writes."""
+    base = resolve_model(model, settings.models_path)
+    if base.format != "gguf":
+        raise SeedlabError(f"{base.name} is a Hugging Face folder; a GGUF baseline needs a .gguf model")
+    _write_gguf(base.path, {}, target, quantize)
+    return target
+
+
 def _trained_on(adapter: Path) -> str | None:
     """The model a training run was started with (an adapter sits at RUN/adapter or RUN/phase-X/final)."""
     for folder in (adapter.parent, adapter.parent.parent):

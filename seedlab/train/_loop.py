@@ -68,15 +68,26 @@ def next_token_loss(model: Any, batch: dict[str, Any]) -> Any:
     return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), wanted.flatten(), ignore_index=IGNORE)
 
 
+BatchLoss = Callable[[Any, list[int]], tuple[Any, int]]  # (model, indices of one batch) -> (loss, tokens)
+
+
 def run_phase(model: Any, examples: list[Example], batches: list[list[int]], plan: PhasePlan, pad_id: int,
-              folder: Path, log: Callable[[dict[str, Any]], None], ranks: Ranks = ALONE) -> dict[str, Any]:
+              folder: Path, log: Callable[[dict[str, Any]], None], ranks: Ranks = ALONE,
+              batch_loss: BatchLoss | None = None) -> dict[str, Any]:
     """Train one phase, checkpointing into `folder`; resumes from its latest checkpoint when there is one.
 
     A step takes `grad_accum x world` batches of the epoch's order, split across ranks, so N processes with
-    grad_accum 1 take the same steps as one process with grad_accum N."""
+    grad_accum 1 take the same steps as one process with grad_accum N. The loss is next-token cross-entropy on
+    `examples`, or `batch_loss` (preference training brings its own)."""
     import contextlib
 
     import torch
+
+    def token_loss(model: Any, indices: list[int]) -> tuple[Any, int]:
+        batch = {key: v.to(ranks.device) for key, v in collate(examples, indices, pad_id).items()}
+        return next_token_loss(model, batch), int(batch["attention_mask"].sum())
+
+    loss_of = batch_loss or token_loss
 
     per_step = plan.grad_accum * ranks.world
     steps_per_epoch = math.ceil(len(batches) / per_step)
@@ -106,14 +117,13 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
                 # Each batch weighs 1/len(group) after DDP averages over ranks; a rank short of batches
                 # repeats one with weight 0 so its collective calls still match the others'.
                 index, weight = (mine[k], ranks.world / len(group)) if k < len(mine) else (group[0], 0.0)
-                batch = {key: v.to(ranks.device) for key, v in collate(examples, batches[index], pad_id).items()}
                 sync = k == rounds - 1 or ranks.world == 1
                 with contextlib.nullcontext() if sync else model.no_sync():
                     with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
-                        loss = next_token_loss(model, batch)
+                        loss, count = loss_of(model, batches[index])
                     (loss * weight).backward()
                 loss_sum += float(loss.detach()) * weight / ranks.world
-                tokens += int(batch["attention_mask"].sum()) if weight else 0
+                tokens += count if weight else 0
             loss_sum, tokens_all = reduce_sum([loss_sum, float(tokens)], ranks)
             tokens = int(tokens_all)
             torch.nn.utils.clip_grad_norm_(params, 1.0)
