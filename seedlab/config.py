@@ -127,6 +127,7 @@ class TrainConfig:
     tokens_per_batch: int = 512  # padded tokens per micro-batch (samples of similar length share one): more steps
     grad_accum: int = 1  # micro-batches per optimiser step
     save_every: int = 50  # steps between checkpoints (and at the end of each phase)
+    strategy: str = "ddp"  # under torchrun: ddp (whole model per rank) or fsdp (weights sharded across ranks)
     seed: int = 0
     phases: list[PhaseConfig] = field(default_factory=_default_phases)
 

@@ -193,10 +193,11 @@ def _round(settings: Settings, run_dir: Path, number: int, model: str, prompts: 
         backends.pop(policy_file).close()  # the next round samples from the newly tuned policy
     pairs = [p for p in (build_pairs(c["prompt"], c["candidates"], config.margin) for c in candidates) if p]
     failed = sum(len(c["errors"]) > 0 for row in candidates for c in row["candidates"])
+    ties = sum(len({c["total"] for c in row["candidates"] if c["total"] is not None}) == 1 for row in candidates)
     items = pairs if method == "dpo" else [{"prompt": p["prompt"], "response": p["chosen"]} for p in pairs]
     write_text_atomic(folder / "pairs.jsonl", "".join(json.dumps(p) + "\n" for p in pairs))
-    echo(f"round {number}: {compute['candidates']} candidates ({failed} with a failed scorer), {len(pairs)} prompts "
-         f"with a best-worst margin of at least {config.margin}")
+    echo(f"round {number}: {compute['candidates']} candidates ({failed} with a failed scorer); {len(pairs)} prompts "
+         f"with a best-worst margin of at least {config.margin}, {ties} where every candidate tied")
     if not items:
         raise SeedlabError(f"round {number}: no prompt's candidates differ by {config.margin} in score, so there is "
                            f"nothing to prefer; raise --samples, or check the scorers on a few responses")
@@ -207,7 +208,7 @@ def _round(settings: Settings, run_dir: Path, number: int, model: str, prompts: 
     row = _heldout_round(settings, folder, number, heldout, scorers, scorer_judge(), judge_weight, backends, bar,
                          lambda target: _convert(settings, adapter, model, target), compute,
                          previous.get("compute_tokens", 0))
-    row["pairs"] = len(pairs)
+    row.update(pairs=len(pairs), ties=ties, failed_candidates=failed)
     write_text_atomic(folder / "heldout.json", json.dumps(row, indent=2))
     return row, adapter
 

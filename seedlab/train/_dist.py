@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,13 +43,83 @@ def start() -> Ranks:
     return Ranks(dist.get_rank(), dist.get_world_size(), device)
 
 
-def wrap(model: Any, ranks: Ranks) -> Any:
-    """DDP around the model when several processes train; gradients are averaged across them."""
+STRATEGIES = ("ddp", "fsdp")
+
+
+def wrap(model: Any, ranks: Ranks, strategy: str = "ddp", bf16: bool = False) -> Any:
+    """When several processes train: DDP (every rank holds the whole model, gradients averaged), or FSDP (each
+    decoder layer's weights, gradients and optimiser state sharded across ranks, gathered per layer as it runs;
+    torch's fully_shard). Alone, the model as it is."""
     if ranks.world == 1:
+        return model
+    if strategy == "fsdp":
+        import torch
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        # bf16 runs keep frozen weights in bf16 and LoRA weights in fp32: gather both as bf16, reduce in fp32.
+        policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 \
+            else MixedPrecisionPolicy()
+        for module in model.modules():
+            if type(module).__name__.endswith("DecoderLayer"):
+                fully_shard(module, mp_policy=policy)
+        fully_shard(model, mp_policy=policy)
         return model
     from torch.nn.parallel import DistributedDataParallel
 
     return DistributedDataParallel(model, device_ids=[ranks.device] if ranks.device.startswith("cuda") else None)
+
+
+def sharded(model: Any) -> bool:
+    """Whether `wrap` sharded the model (FSDP): its full weights then exist only when gathered."""
+    return hasattr(model, "set_requires_gradient_sync")
+
+
+@contextlib.contextmanager
+def accumulating(model: Any, sync: bool) -> Iterator[None]:
+    """A micro-batch whose gradients stay on this rank unless `sync` (the last of a step): DDP's no_sync,
+    FSDP's requires-gradient-sync switch; alone, nothing to skip."""
+    if sync:
+        yield
+    elif sharded(model):
+        model.set_requires_gradient_sync(False)
+        try:
+            yield
+        finally:
+            model.set_requires_gradient_sync(True)
+    elif hasattr(model, "no_sync"):
+        with model.no_sync():
+            yield
+    else:
+        yield
+
+
+def gathered(model: Any, optimizer: Any | None = None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The whole model's state dict and the optimiser's, gathered to rank 0 from FSDP shards (every rank must
+    call this); (None, None) when the model is not sharded and its own state dicts are whole."""
+    if not sharded(model):
+        return None, None
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    weights = get_model_state_dict(model, options=options)
+    return weights, get_optimizer_state_dict(model, optimizer, options=options) if optimizer is not None else None
+
+
+def scatter(model: Any, optimizer: Any, weights: dict[str, Any], optimizer_state: dict[str, Any]) -> None:
+    """Load whole state dicts (as `gathered` wrote them) into a sharded model and its optimiser, every rank."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_model_state_dict,
+        set_optimizer_state_dict,
+    )
+
+    options = StateDictOptions(full_state_dict=True, strict=False)
+    set_model_state_dict(model, weights, options=options)
+    set_optimizer_state_dict(model, optimizer, optimizer_state, options=options)
 
 
 def unwrap(model: Any) -> Any:

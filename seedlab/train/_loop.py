@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from seedlab.train._data import IGNORE, Example, collate, epoch_order
-from seedlab.train._dist import ALONE, Ranks, barrier, reduce_sum, unwrap
+from seedlab.train._dist import ALONE, Ranks, accumulating, barrier, gathered, reduce_sum, scatter, sharded, unwrap
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,6 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
     A step takes `grad_accum x world` batches of the epoch's order, split across ranks, so N processes with
     grad_accum 1 take the same steps as one process with grad_accum N. The loss is next-token cross-entropy on
     `examples`, or `batch_loss` (preference training brings its own)."""
-    import contextlib
-
     import torch
 
     def token_loss(model: Any, indices: list[int]) -> tuple[Any, int]:
@@ -118,7 +116,7 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
                 # repeats one with weight 0 so its collective calls still match the others'.
                 index, weight = (mine[k], ranks.world / len(group)) if k < len(mine) else (group[0], 0.0)
                 sync = k == rounds - 1 or ranks.world == 1
-                with contextlib.nullcontext() if sync else model.no_sync():
+                with accumulating(model, sync):
                     with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
                         loss, count = loss_of(model, batches[index])
                     (loss * weight).backward()
@@ -138,8 +136,9 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
                 log({"phase": plan.name, "step": step, "steps": total, "epoch": epoch, "loss": round(loss_sum, 5),
                      "lr": scheduler.get_last_lr()[0], "tokens": tokens, "tokens_per_s": round(tokens / seconds, 1)})
             if step % plan.save_every == 0 or step == total:
+                weights, optimizer_state = gathered(model, optimizer)  # FSDP: every rank sends its shards
                 if ranks.main:
-                    _save(folder, step, epoch, position, unwrap(model), optimizer, scheduler)
+                    _save(folder, step, epoch, position, unwrap(model), optimizer, scheduler, weights, optimizer_state)
                 barrier(ranks)
         if position >= len(order):
             epoch, position = epoch + 1, 0
@@ -152,16 +151,24 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
             "epoch_losses": [round(m, 4) for m in means]}
 
 
-def _save(folder: Path, step: int, epoch: int, position: int, model: Any, optimizer: Any, scheduler: Any) -> None:
-    """Adapter, optimiser, scheduler, RNG and data position, written beside and renamed into place."""
+def _save(folder: Path, step: int, epoch: int, position: int, model: Any, optimizer: Any, scheduler: Any,
+          weights: dict[str, Any] | None = None, optimizer_state: dict[str, Any] | None = None) -> None:
+    """Adapter, optimiser, scheduler, RNG and data position, written beside and renamed into place. A sharded
+    (FSDP) model passes its gathered `weights` and `optimizer_state`; its trained weights also go into
+    state.pt under their module names, which is how the shards are restored."""
     import torch
 
     target = folder / f"step-{step:06d}"
     staging = folder / f".step-{step:06d}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    model.save_pretrained(staging)
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+    model.save_pretrained(staging, **({"state_dict": weights} if weights is not None else {}))
+    trained = None
+    if weights is not None:
+        names = {name for name, p in model.named_parameters() if p.requires_grad}
+        trained = {k: v for k, v in weights.items() if k in names}
+    torch.save({"optimizer": optimizer_state if optimizer_state is not None else optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "weights": trained,
                 "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()}, staging / "state.pt")
     (staging / "position.json").write_text(json.dumps({"step": step, "epoch": epoch, "position": position}))
     shutil.rmtree(target, ignore_errors=True)
@@ -179,9 +186,16 @@ def latest_checkpoint(folder: Path) -> Path | None:
 def _restore(checkpoint: Path, model: Any, optimizer: Any, scheduler: Any) -> tuple[int, int, int]:
     import torch
 
-    load_weights(model, checkpoint)
     state = torch.load(checkpoint / "state.pt", weights_only=False)
-    optimizer.load_state_dict(state["optimizer"])
+    if sharded(model):
+        if state.get("weights") is None:
+            from seedlab.errors import SeedlabError
+
+            raise SeedlabError(f"{checkpoint} was written without FSDP; resume it with the strategy it ran with")
+        scatter(model, optimizer, state["weights"], state["optimizer"])
+    else:
+        load_weights(model, checkpoint)
+        optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
     random.setstate(state["python_rng"])

@@ -16,7 +16,7 @@ from seedlab.config import PhaseConfig, Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import new_run_dir, read_json_object, write_text_atomic
 from seedlab.train._data import length_batches, load_samples, padding_share, replay_mix, tokenize
-from seedlab.train._dist import Ranks, share, start, stop, wrap
+from seedlab.train._dist import STRATEGIES, Ranks, gathered, share, start, stop, wrap
 from seedlab.train._loop import PhasePlan, latest_checkpoint, load_weights, run_phase, use_bf16
 
 
@@ -76,7 +76,14 @@ def _train(settings: Settings, options: TrainOptions, echo: Callable[[str], None
                            f"lower it in config")
     torch.manual_seed(config.seed)  # the same LoRA initialisation on every rank and every run
     core = prepare_model(model, config, saved.full, ranks.device)
-    model = wrap(core, ranks)
+    if config.strategy not in STRATEGIES:
+        raise SeedlabError(f"train.strategy={config.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    finished = {p.name: read_json_object(run_dir / f"phase-{p.name}" / "done.json") for p in phases}
+    for phase in phases:  # a resumed run starts from the last finished phase, loaded before any sharding
+        if not finished[phase.name]:
+            break
+        load_weights(core, run_dir / f"phase-{phase.name}" / "final")
+    model = wrap(core, ranks, config.strategy, use_bf16(ranks.device.split(":")[0]))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     metrics = run_dir / "metrics.jsonl"
 
@@ -89,9 +96,8 @@ def _train(settings: Settings, options: TrainOptions, echo: Callable[[str], None
     results: dict[str, dict[str, Any]] = {}
     for phase in phases:
         folder = run_dir / f"phase-{phase.name}"
-        done = read_json_object(folder / "done.json")
+        done = finished[phase.name]
         if done:
-            load_weights(core, folder / "final")
             results[phase.name] = done
             echo(f"phase {phase.name}: done earlier (loss {done['first_loss']:.3f} -> {done['last_loss']:.3f})")
             continue
@@ -119,22 +125,29 @@ def _train(settings: Settings, options: TrainOptions, echo: Callable[[str], None
             _forget_steps_after_checkpoint(metrics, phase.name, folder)
         with _memory_hint(config):
             result = run_phase(model, examples, batches, plan, pad_id, folder, log, ranks)
+        weights, _ = gathered(model)
         if ranks.main:
-            core.save_pretrained(folder / "final")
+            _save_model(core, folder / "final", weights)
             result["padding"] = round(share_padding, 4)
             write_text_atomic(folder / "done.json", json.dumps(result, indent=2))
         results[phase.name] = result
         echo(f"phase {phase.name}: {result['steps']} steps, loss {result['first_loss']:.3f} -> "
              f"{result['last_loss']:.3f}")
     adapter = run_dir / ("model" if saved.full else "adapter")
+    weights, _ = gathered(model)
     if ranks.main:
-        core.save_pretrained(adapter)
+        _save_model(core, adapter, weights)
         if saved.full:
             tokenizer.save_pretrained(adapter)  # a whole model folder that chat and serve load with --model
         _plot(metrics, run_dir / "loss.png")
         info.update(status="finished", finished=datetime.now(UTC).isoformat(timespec="seconds"), phases=results)
         write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
     return TrainResult(run_dir, adapter, results, ranks.main)
+
+
+def _save_model(core: Any, folder: Path, weights: dict[str, Any] | None) -> None:
+    """The adapter (or whole model) in its Hugging Face format; `weights` when FSDP gathered them."""
+    core.save_pretrained(folder, **({"state_dict": weights} if weights is not None else {}))
 
 
 @contextlib.contextmanager
