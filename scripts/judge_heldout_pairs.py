@@ -15,6 +15,7 @@ from seedlab.judge._synth import synthesize
 from seedlab.prompts import load_prompts
 
 ROOT = Path(__file__).resolve().parents[1]
+ANSWER_TOKENS = 40  # the shipped file was built with 40-token responses (judge train now writes 32 by default)
 
 
 def main() -> None:
@@ -25,7 +26,7 @@ def main() -> None:
     teacher = make_backend(settings, args.teacher or settings.config.sdg.teacher)
     instructions = load_prompts(ROOT / "scripts" / "judge_heldout_instructions.jsonl")
     try:
-        pairs, dropped = synthesize(teacher, instructions, settings.config.judge.answer_tokens, seed=12345)
+        pairs, dropped = synthesize(teacher, instructions, ANSWER_TOKENS, seed=12345)
     finally:
         teacher.close()
     target = ROOT / "seedlab" / "examples" / "judge" / "heldout_pairs.jsonl"

@@ -147,11 +147,11 @@ class JudgeConfig:
     iterations: int = 2  # rounds of verdict sampling and training
     samples: int = 4  # verdicts sampled per pair and round, half in each order
     temperature: float = 0.8  # verdict sampling
-    answer_tokens: int = 40  # length limit of the better and worse responses the teacher writes (brief: cost)
+    answer_tokens: int = 32  # length limit of the better and worse responses the teacher writes (brief: cost)
     verdict_tokens: int = 64  # length limit of a JSON verdict with its short evaluation
-    max_traces: int = 96  # kept verdict traces per round (half A, half B): bounds a round's training time
+    max_traces: int = 64  # kept verdict traces per round (half A, half B): bounds a round's training time
     epochs: int = 1  # per round, from the starting judge (judges overfit fast)
-    lr: float = 2e-4
+    lr: float = 1e-3  # LoRA; at 5e-4 one round moved position consistency (2 -> 31 %) but not accuracy
     seed: int = 0
 
 
@@ -164,10 +164,12 @@ class TaoConfig:
     method: str = "dpo"  # dpo | rft (fine-tune on the best responses only)
     heldout_share: float = 0.2  # prompts kept aside for the report
     margin: float = 0.25  # least score difference between the best and the worst candidate of a pair
-    max_tokens: int = 96  # candidate length limit
+    max_pairs: int = 96  # pairs tuned on per round, the widest margins first: bounds a round's training time
+    max_tokens: int = 64  # candidate length limit
     epochs: int = 1
-    lr: float = 1e-4
+    lr: float = 5e-4  # LoRA; on the shipped example 54 DPO pairs took the held-out score from 0.24 to 0.62
     beta: float = 0.1  # DPO
+    nll: float = 1.0  # DPO: weight of the chosen responses' own loss beside the preference loss
     seed: int = 0
 
 

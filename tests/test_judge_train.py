@@ -149,3 +149,10 @@ def test_cli_rejects_an_adapter_as_the_starting_judge(tmp_path: Path) -> None:
     (adapter / "adapter_config.json").write_text("{}")
     result = CliRunner().invoke(cli, ["judge", "train", "--judge", str(adapter)])
     assert result.exit_code != 0 and "not an adapter" in result.output and "Traceback" not in result.output
+
+
+def test_an_odd_number_of_samples_is_refused(tmp_path: Path) -> None:
+    instructions, heldout = _files(tmp_path)
+    result = CliRunner().invoke(cli, ["judge", "train", "--instructions", str(instructions), "--heldout",
+                                      str(heldout), "--samples", "3"])
+    assert result.exit_code == 1 and "give an even number" in result.output

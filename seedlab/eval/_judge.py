@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from seedlab.backends import Backend, Message, Request
 
 PAIR_SYSTEM = (
-    "You compare two answers to the same request. First write a short evaluation: the errors in each answer and "
-    "what matters for this request. Do not prefer an answer for its position or its length. Then give your "
-    "verdict: [[A]] if answer A is better, [[B]] if answer B is better. Reply in JSON: "
-    '{"evaluation": "...", "verdict": "[[A]]"} or {"evaluation": "...", "verdict": "[[B]]"}.'
-)
-EVALUATION_CHARS = 80  # keeps a verdict to about 30 tokens: a small judge's long evaluations add cost, not sense
+    "Compare two answers to the request. In a short evaluation, note the errors of each and whether it does what "
+    "was asked; ignore position and length. Then give the verdict: [[A]] if answer A is better, [[B]] if answer B "
+    'is better. Reply in JSON: {"evaluation": "...", "verdict": "[[A]]"}.'
+)  # short: every token of it is read again for each of the thousands of verdicts a judge run samples
+EVALUATION_CHARS = 60  # keeps a verdict to about 25 tokens: a small judge's long evaluations add cost, not sense
 # The verdict's fixed form inside a JSON reply; llama.cpp and servers that take a schema constrain decoding to it,
 # so even a judge that never learnt the form answers in it. The parser still reads any reply: both or neither
 # verdict is unparseable.

@@ -24,7 +24,7 @@ from typing import Any
 from seedlab.backends import Backend
 from seedlab.config import PhaseConfig, Settings
 from seedlab.errors import SeedlabError
-from seedlab.fsutil import new_run_dir, read_json_object, write_text_atomic
+from seedlab.fsutil import open_run, read_json_object, write_text_atomic
 from seedlab.judge._evaluate import JudgeScore, evaluate_judge, load_pairs
 from seedlab.judge._synth import SynthPair, Verdicts, sample_verdicts, select_traces, synthesize
 
@@ -63,7 +63,10 @@ def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[
                 progress: Progress | None = None) -> JudgeTrainResult:
     from seedlab.prompts import load_prompts
 
-    run_dir, info = _open_run(settings, options)
+    asked = options.samples or settings.config.judge.samples
+    if asked % 2:
+        raise SeedlabError(f"--samples {asked}: give an even number, half of the verdicts in each order")
+    run_dir, info = open_run(settings.judges_path, options.resume, options, "judge")
     saved = options if not options.resume else JudgeTrainOptions(**{
         k: (Path(v) if k in ("instructions", "heldout") and v else v) for k, v in info["options"].items()})
     config = settings.config.judge
@@ -107,22 +110,6 @@ def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[
                 best=best, judge=str(judge_file))
     write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
     return JudgeTrainResult(run_dir, rounds, best, judge_file)
-
-
-def _open_run(settings: Settings, options: JudgeTrainOptions) -> tuple[Path, dict[str, Any]]:
-    root = settings.judges_path
-    if options.resume:
-        run_dir = Path(options.resume) if Path(options.resume).is_dir() else root / options.resume
-        info = read_json_object(run_dir / "run.json")
-        if not info:
-            raise SeedlabError(f"no judge run {options.resume!r} in {root}; its folder name is printed at start")
-        return run_dir, info
-    run_dir = new_run_dir(root)
-    saved = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(options).items()}
-    info = {"id": run_dir.name, "created": datetime.now(UTC).isoformat(timespec="seconds"), "status": "running",
-            "options": saved}
-    write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
-    return run_dir, info
 
 
 def _backend(settings: Settings, ref: str, backends: dict[str, Backend]) -> Backend:

@@ -122,8 +122,9 @@ def sample_verdicts(judge: Backend, pairs: Sequence[SynthPair], samples: int, te
                     seed: int = 0) -> list[Verdicts]:
     """`samples` verdicts per pair, half with the chosen answer shown first and half with it second."""
     per_order = max(1, samples // 2)
-    requests = [pair_request(p.prompt, a, b, temperature, max_tokens, per_order, seed + 1000 * k)
-                for k, p in enumerate(pairs) for a, b in ((p.chosen, p.rejected), (p.rejected, p.chosen))]
+    requests = [pair_request(p.prompt, a, b, temperature, max_tokens, per_order, seed + 1000 * k + 500 * order)
+                for k, p in enumerate(pairs)
+                for order, (a, b) in enumerate(((p.chosen, p.rejected), (p.rejected, p.chosen)))]
     results = judge.complete(requests) if requests else []
     return [Verdicts(p, results[2 * k].texts, results[2 * k + 1].texts) for k, p in enumerate(pairs)]
 

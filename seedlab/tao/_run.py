@@ -25,7 +25,7 @@ from typing import Any
 from seedlab.backends import Backend, Request
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
-from seedlab.fsutil import new_run_dir, read_json_object, write_text_atomic
+from seedlab.fsutil import open_run, read_json_object, write_text_atomic
 from seedlab.tao._candidates import build_pairs, sample_candidates, score_all
 from seedlab.tao._scorers import Scorer, load_scorer
 from seedlab.tao._tune import TuneConfig, tune
@@ -126,23 +126,11 @@ def _options_from(saved: dict[str, Any]) -> TaoOptions:
 
 
 def _open_run(settings: Settings, options: TaoOptions) -> tuple[Path, dict[str, Any]]:
-    root = settings.tao_path
-    if options.resume:
-        run_dir = Path(options.resume) if Path(options.resume).is_dir() else root / options.resume
-        info = read_json_object(run_dir / "run.json")
-        if not info:
-            raise SeedlabError(f"no tao run {options.resume!r} in {root}; its folder name is printed at start")
-        return run_dir, info
-    for spec in options.scorers:  # a wrong scorer fails before any folder is made
-        if spec.split("=")[0] != "judge":
-            load_scorer(spec)
-    run_dir = new_run_dir(root)
-    saved = {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-             for k, v in dataclasses.asdict(options).items()}
-    info = {"id": run_dir.name, "created": datetime.now(UTC).isoformat(timespec="seconds"), "status": "running",
-            "options": saved}
-    write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
-    return run_dir, info
+    if not options.resume:
+        for spec in options.scorers:  # a wrong scorer fails before any folder is made
+            if spec.split("=")[0] != "judge":
+                load_scorer(spec)
+    return open_run(settings.tao_path, options.resume, options, "tao")
 
 
 def _prompts(settings: Settings, options: TaoOptions, run_dir: Path) -> tuple[list[str], list[str]]:
@@ -192,18 +180,22 @@ def _round(settings: Settings, run_dir: Path, number: int, model: str, prompts: 
     if policy_file in backends:
         backends.pop(policy_file).close()  # the next round samples from the newly tuned policy
     pairs = [p for p in (build_pairs(c["prompt"], c["candidates"], config.margin) for c in candidates) if p]
+    found = len(pairs)
+    random.Random(config.seed + number).shuffle(pairs)
+    pairs = sorted(pairs, key=lambda p: p["rejected_score"] - p["chosen_score"])[:config.max_pairs]
     failed = sum(len(c["errors"]) > 0 for row in candidates for c in row["candidates"])
     ties = sum(len({c["total"] for c in row["candidates"] if c["total"] is not None}) == 1 for row in candidates)
     items = pairs if method == "dpo" else [{"prompt": p["prompt"], "response": p["chosen"]} for p in pairs]
     write_text_atomic(folder / "pairs.jsonl", "".join(json.dumps(p) + "\n" for p in pairs))
-    echo(f"round {number}: {compute['candidates']} candidates ({failed} with a failed scorer); {len(pairs)} prompts "
-         f"with a best-worst margin of at least {config.margin}, {ties} where every candidate tied")
+    echo(f"round {number}: {compute['candidates']} candidates ({failed} with a failed scorer); {found} prompts "
+         f"with a best-worst margin of at least {config.margin} ({len(pairs)} tuned on), {ties} where every "
+         f"candidate tied")
     if not items:
         raise SeedlabError(f"round {number}: no prompt's candidates differ by {config.margin} in score, so there is "
                            f"nothing to prefer; raise --samples, or check the scorers on a few responses")
     start_adapter = run_dir / f"round-{number - 1}" / "tune" / "adapter" if number > 1 else None
     adapter = tune(settings, model, start_adapter, items, folder / "tune",
-                   TuneConfig(method, config.epochs, config.lr, config.beta, config.seed + number),
+                   TuneConfig(method, config.epochs, config.lr, config.beta, config.seed + number, config.nll),
                    lambda line: echo(f"  {line}"), lambda step, steps: bar(f"round {number}: {method}", step, steps))
     row = _heldout_round(settings, folder, number, heldout, scorers, scorer_judge(), judge_weight, backends, bar,
                          lambda target: _convert(settings, adapter, model, target), compute,

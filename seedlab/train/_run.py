@@ -14,7 +14,7 @@ from typing import Any
 
 from seedlab.config import PhaseConfig, Settings
 from seedlab.errors import SeedlabError
-from seedlab.fsutil import new_run_dir, read_json_object, write_text_atomic
+from seedlab.fsutil import open_run, read_json_object, write_text_atomic
 from seedlab.train._data import length_batches, load_samples, padding_share, replay_mix, tokenize
 from seedlab.train._dist import STRATEGIES, Ranks, gathered, share, start, stop, wrap
 from seedlab.train._loop import PhasePlan, latest_checkpoint, load_weights, run_phase, use_bf16
@@ -65,7 +65,8 @@ def _train(settings: Settings, options: TrainOptions, echo: Callable[[str], None
     import torch
 
     config = settings.config.train
-    run_dir, info = share(_open_run(settings, options) if ranks.main else None, ranks)
+    run_dir, info = share(open_run(settings.checkpoints_path, options.resume, options, "training")
+                          if ranks.main else None, ranks)
     saved = options if not options.resume else TrainOptions(**info["options"])
     files = _data_files(settings, saved)
     phases = [p for p in config.phases if saved.phases != "skills" or p.data == "skills"]
@@ -187,22 +188,6 @@ def _forget_steps_after_checkpoint(metrics: Path, phase: str, folder: Path) -> N
     kept = [r for r in rows if r.get("phase") != phase or r.get("step", 0) <= saved]
     if len(kept) != len(rows):
         write_text_atomic(metrics, "".join(json.dumps(r) + "\n" for r in kept))
-
-
-def _open_run(settings: Settings, options: TrainOptions) -> tuple[Path, dict[str, Any]]:
-    root = settings.checkpoints_path
-    if options.resume:
-        run_dir = Path(options.resume) if Path(options.resume).is_dir() else root / options.resume
-        info = read_json_object(run_dir / "run.json")
-        if not info:
-            raise SeedlabError(f"no training run {options.resume!r} in {root}; its folder name is printed at start")
-        return run_dir, info
-    run_dir = new_run_dir(root)
-    saved = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(options).items()}
-    info = {"id": run_dir.name, "created": datetime.now(UTC).isoformat(timespec="seconds"), "status": "running",
-            "options": saved}
-    write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
-    return run_dir, info
 
 
 def _data_files(settings: Settings, options: TrainOptions) -> dict[str, Path]:
