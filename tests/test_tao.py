@@ -188,11 +188,12 @@ def test_dpo_tuning_prefers_the_chosen_responses(tmp_path: Path, monkeypatch: py
     settings.config.train.max_length = 128
     items = [{"prompt": q, "chosen": a, "rejected": FACTS[(k + 1) % len(FACTS)][1]} for k, (q, a) in enumerate(FACTS)]
     folder = tmp_path / "tune"
-    adapter = tune(settings, "tiny", None, items, folder, TuneConfig("dpo", 30, 5e-3, 0.5, 0, nll=0.0), lambda _line: None)
+    pure = TuneConfig("dpo", 30, 5e-3, 0.5, 0, nll=0.0)  # the preference loss alone, so step one is log 2
+    adapter = tune(settings, "tiny", None, items, folder, pure, lambda _line: None)
     assert (adapter / "adapter_config.json").is_file()
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["loss"] == pytest.approx(math.log(2), abs=1e-3)  # the policy starts as the reference
     assert rows[-1]["loss"] < 0.3
     # the reference log-probs were cached for resume, and a second call finds the finished adapter
     assert (folder / "reference.json").is_file()
-    assert tune(settings, "tiny", None, items, folder, TuneConfig("dpo", 30, 5e-3, 0.5, 0, nll=0.0), print) == adapter
+    assert tune(settings, "tiny", None, items, folder, pure, print) == adapter
