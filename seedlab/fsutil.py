@@ -44,23 +44,33 @@ def new_run_dir(root: Path) -> Path:
     raise FileExistsError(f"{root}: too many runs started in one second")
 
 
-def read_jsonl_rows(path: Path, needs: tuple[str, ...], what: str) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line of a JSONL file whose objects must hold non-empty strings
-    under `needs`; the first bad line raises SeedlabError naming the file and line (input a user wrote)."""
+def read_jsonl_lines(path: Path, what: str) -> list[tuple[int, Any]]:
+    """(line number, parsed value) for each non-blank line of a JSONL file a user wrote; an unreadable file or
+    a line that is not JSON raises SeedlabError naming the file and line."""
     from seedlab.errors import SeedlabError
 
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise SeedlabError(f"{path}: cannot read the {what} file ({exc})") from exc
-    rows = []
+    values = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            values.append((number, json.loads(line)))
         except ValueError as exc:
             raise SeedlabError(f"{path}:{number}: not a JSON object ({exc.args[0]})") from exc
+    return values
+
+
+def read_jsonl_rows(path: Path, needs: tuple[str, ...], what: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file whose objects must hold non-empty strings
+    under `needs`; the first bad line raises SeedlabError naming the file and line (input a user wrote)."""
+    from seedlab.errors import SeedlabError
+
+    rows = []
+    for number, row in read_jsonl_lines(path, what):
         if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip() for k in needs):
             names = ", ".join(f'"{k}"' for k in needs[:-1]) + f' and "{needs[-1]}"' if len(needs) > 1 else needs[0]
             raise SeedlabError(f"{path}:{number}: needs {names} strings")

@@ -3,7 +3,6 @@ or the seed questions of a taxonomy folder."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +20,10 @@ def load_prompts(source: Path) -> list[str]:
 
 
 def _jsonl_prompts(path: Path) -> list[str]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SeedlabError(f"{path}: cannot read the prompts file ({exc})") from exc
+    from seedlab.fsutil import read_jsonl_lines
+
     prompts = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise SeedlabError(f"{path}:{number}: not a JSON object ({exc.args[0]})") from exc
+    for number, row in read_jsonl_lines(path, "prompts"):
         prompt = _prompt_of(row)
         if prompt is None:
             raise SeedlabError(f"{path}:{number}: needs a \"prompt\" string or \"messages\" with a user turn")
