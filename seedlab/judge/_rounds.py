@@ -67,8 +67,7 @@ def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[
     if asked % 2:
         raise SeedlabError(f"--samples {asked}: give an even number, half of the verdicts in each order")
     run_dir, info = open_run(settings.judges_path, options.resume, options, "judge")
-    saved = options if not options.resume else JudgeTrainOptions(**{
-        k: (Path(v) if k in ("instructions", "heldout") and v else v) for k, v in info["options"].items()})
+    saved = options if not options.resume else _options_from(info["options"])
     config = settings.config.judge
     iterations = saved.iterations or config.iterations
     samples = saved.samples or config.samples
@@ -110,6 +109,14 @@ def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[
                 best=best, judge=str(judge_file))
     write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
     return JudgeTrainResult(run_dir, rounds, best, judge_file)
+
+
+def _options_from(saved: dict[str, Any]) -> JudgeTrainOptions:
+    """The options a run was started with, from its run.json."""
+    values: dict[str, Any] = dict(saved, resume=None)
+    for key in ("instructions", "heldout"):
+        values[key] = Path(values[key]) if values.get(key) else None
+    return JudgeTrainOptions(**values)
 
 
 def _backend(settings: Settings, ref: str, backends: dict[str, Backend]) -> Backend:
