@@ -156,3 +156,11 @@ def test_an_odd_number_of_samples_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["judge", "train", "--instructions", str(instructions), "--heldout",
                                       str(heldout), "--samples", "3"])
     assert result.exit_code == 1 and "give an even number" in result.output
+
+
+def test_a_bad_instructions_file_fails_in_one_line_before_any_run_folder(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "fine"}\n{"text": "no prompt"}\n')
+    result = CliRunner().invoke(cli, ["judge", "train", "--instructions", str(bad)])
+    assert result.exit_code == 1 and f"{bad}:2: needs a" in result.output and "Traceback" not in result.output
+    assert not load_settings().judges_path.exists()

@@ -66,6 +66,9 @@ def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[
     asked = options.samples or settings.config.judge.samples
     if asked % 2:
         raise SeedlabError(f"--samples {asked}: give an even number, half of the verdicts in each order")
+    if not options.resume:  # bad input fails before a run folder exists
+        load_pairs(options.heldout or shipped("heldout_pairs.jsonl"))
+        load_prompts(options.instructions or shipped("instructions.jsonl"))
     run_dir, info = open_run(settings.judges_path, options.resume, options, "judge")
     saved = options if not options.resume else _options_from(info["options"])
     config = settings.config.judge
