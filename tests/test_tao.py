@@ -197,3 +197,17 @@ def test_dpo_tuning_prefers_the_chosen_responses(tmp_path: Path, monkeypatch: py
     # the reference log-probs were cached for resume, and a second call finds the finished adapter
     assert (folder / "reference.json").is_file()
     assert tune(settings, "tiny", None, items, folder, pure, print) == adapter
+
+
+def test_rft_tuning_learns_the_best_responses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from seedlab.train import _run as train_run
+
+    monkeypatch.setattr(train_run, "_load_model", tiny_loader)
+    settings = load_settings()
+    settings.config.train.tokens_per_batch = 128
+    items = [{"prompt": q, "response": a} for q, a in FACTS]
+    folder = tmp_path / "new" / "tune"  # not there yet
+    adapter = tune(settings, "tiny", None, items, folder, TuneConfig("rft", 20, 1e-2, 0.1, 0), lambda _line: None)
+    assert (adapter / "adapter_config.json").is_file()
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["loss"] < rows[0]["loss"] / 2

@@ -67,6 +67,7 @@ def tune(settings: Settings, model_ref: str, start_adapter: Path | None, items: 
     adapter = folder / "adapter"
     if (adapter / "adapter_config.json").is_file():
         return adapter
+    folder.mkdir(parents=True, exist_ok=True)
     train = settings.config.train
     model, tokenizer = _load_model(model_ref)
     torch.manual_seed(train.seed)
