@@ -49,10 +49,10 @@ class Stand:
         self.trained: list[tuple[int, list[str]]] = []
         self.opened: list[str] = []
         self.fail = fail_training_round
-        monkeypatch.setattr(rounds, "_backend", self.backend)
+        monkeypatch.setattr(rounds, "cached_backend", self.backend)
         monkeypatch.setattr(rounds, "_train_round", self.train_round)
-        monkeypatch.setattr(rounds, "_requantize", lambda _s, model, target: target.write_text(f"start {model}"))
-        monkeypatch.setattr(rounds, "_convert", lambda _s, adapter, _m, target: target.write_text(f"from {adapter}"))
+        monkeypatch.setattr(rounds, "write_compared", lambda _s, model, target, adapter=None: target.write_text(
+            f"from {adapter}" if adapter else f"start {model}"))
 
     def backend(self, _settings: object, ref: str, backends: dict[str, Backend]) -> Backend:
         if ref not in backends:
@@ -127,17 +127,17 @@ def test_a_killed_run_resumes_without_redoing_finished_steps(tmp_path: Path, mon
 def test_a_judge_that_never_picks_both_positions_stops_with_a_clear_message(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Stand(monkeypatch)
-    monkeypatch.setattr(rounds, "_requantize", lambda _s, _m, target: target.write_text("always"))
-    monkeypatch.setattr(rounds, "_convert", lambda *_a: None)
+    monkeypatch.setattr(rounds, "write_compared",
+                        lambda _s, _m, target, adapter=None: None if adapter else target.write_text("always"))
     instructions, heldout = _files(tmp_path)
-    original = rounds._backend
+    original = rounds.cached_backend
 
     def always_a(settings: object, ref: str, backends: dict[str, Backend]) -> Backend:
         if ref != "teacher":
             backends.setdefault(ref, FakeBackend(lambda _r, _i: "[[A]]"))
         return original(settings, ref, backends)
 
-    monkeypatch.setattr(rounds, "_backend", always_a)
+    monkeypatch.setattr(rounds, "cached_backend", always_a)
     options = JudgeTrainOptions(instructions, iterations=1, samples=2, teacher="teacher", heldout=heldout)
     with pytest.raises(SeedlabError, match="round 1: .*raise --samples"):
         train_judge(load_settings(), options, echo=lambda _line: None)

@@ -32,10 +32,10 @@ class Stand:
         self.opened: list[str] = []
         self.tuned: list[tuple[int, Path | None, list[dict[str, Any]], str]] = []
         self.fail = fail_round
-        monkeypatch.setattr(tao_run, "_backend", self.backend)
+        monkeypatch.setattr(tao_run, "cached_backend", self.backend)
         monkeypatch.setattr(tao_run, "tune", self.tune)
-        monkeypatch.setattr(tao_run, "_requantize", lambda _s, _m, target: target.write_text("start"))
-        monkeypatch.setattr(tao_run, "_convert", lambda _s, adapter, _m, target: target.write_text(str(adapter)))
+        monkeypatch.setattr(tao_run, "write_compared", lambda _s, _m, target, adapter=None: target.write_text(
+            str(adapter) if adapter else "start"))
 
     def backend(self, _settings: object, ref: str, backends: dict[str, Backend], judge: bool = False) -> Backend:
         key = ("judge:" if judge else "") + ref
@@ -102,7 +102,7 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pyte
 
 def test_no_margin_anywhere_stops_with_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Stand(monkeypatch)
-    monkeypatch.setattr(tao_run, "_requantize", lambda _s, _m, target: target.write_text("same"))
+    monkeypatch.setattr(tao_run, "write_compared", lambda _s, _m, target, adapter=None: target.write_text("same"))
     options = TaoOptions(_prompts(tmp_path), scorers=("json",), samples=3, rounds=1)
     with pytest.raises(SeedlabError, match="round 1: no prompt's candidates differ"):
         run_tao(load_settings(), options, echo=lambda _line: None)

@@ -20,7 +20,8 @@ from seedlab.config import Settings
 
 __all__ = [
     "DEFAULT_MODEL", "REGISTRY", "Backend", "FakeBackend", "Message", "ModelError", "ModelRef", "Request", "Result",
-    "check_gguf", "download_model", "file_sha256", "judge_ref", "make_backend", "make_judge", "resolve_model",
+    "cached_backend", "check_gguf", "download_model", "file_sha256", "judge_ref", "make_backend", "make_judge",
+    "resolve_model",
 ]
 
 
@@ -73,3 +74,12 @@ def make_judge(settings: Settings, given: str | None = None) -> Backend:
         raise ModelError(f"judge {ref} is a PEFT adapter; judges need a GGUF model for constrained verdicts: run "
                          f"`seedlab model convert {ref}` and name the .gguf it writes")
     return make_backend(settings, ref)
+
+
+def cached_backend(settings: Settings, ref: str, cache: dict[str, Backend], judge: bool = False) -> Backend:
+    """One loaded model per reference (as a judge apart from as a plain model), kept in `cache` while a run needs
+    it; the run closes what it holds at its end."""
+    key = ("judge:" if judge else "") + ref
+    if key not in cache:
+        cache[key] = make_judge(settings, ref) if judge else make_backend(settings, ref)
+    return cache[key]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from seedlab.backends import Backend, Request
+from seedlab.charts import chart
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
 from seedlab.eval._judge import judge_pairs, rate_against_reference
@@ -247,11 +248,6 @@ def _write(report: EvalReport, options: EvaluateOptions, backends_ids: dict[str,
 
 def _chart(rows: list[dict[str, Any]], target: Path) -> None:
     """Base vs trained per leaf: key-fact points for knowledge, win share (ties count half) for skills."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels, base, cand = [], [], []
     for row in rows:
         parts = row["group"].split("/")
@@ -264,19 +260,14 @@ def _chart(rows: list[dict[str, Any]], target: Path) -> None:
             n = max(1, row["questions"])
             base.append(100 * (row["loss"] + row["tie"] / 2) / n)
             cand.append(100 * (row["win"] + row["tie"] / 2) / n)
-    figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(rows) + 2), 4))
-    positions = range(len(rows))
-    axes.bar([p - 0.2 for p in positions], base, 0.4, label="base")
-    axes.bar([p + 0.2 for p in positions], cand, 0.4, label="trained")
-    axes.set_xticks(list(positions), labels, rotation=20, ha="right")
-    axes.set_ylabel("key-fact score / win share (points)")
-    axes.set_ylim(0, 100)
-    axes.legend()
-    figure.tight_layout()
-    tmp = target.with_name(".chart.tmp.png")
-    figure.savefig(tmp)
-    plt.close(figure)
-    tmp.replace(target)
+    with chart(target, (max(6, 1.6 * len(rows) + 2), 4)) as axes:
+        positions = range(len(rows))
+        axes.bar([p - 0.2 for p in positions], base, 0.4, label="base")
+        axes.bar([p + 0.2 for p in positions], cand, 0.4, label="trained")
+        axes.set_xticks(list(positions), labels, rotation=20, ha="right")
+        axes.set_ylabel("key-fact score / win share (points)")
+        axes.set_ylim(0, 100)
+        axes.legend()
 
 
 # --- models ------------------------------------------------------------------------------------------------------

@@ -21,16 +21,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from seedlab.backends import Backend
+from seedlab.backends import Backend, cached_backend
+from seedlab.charts import chart
 from seedlab.config import PhaseConfig, Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import open_run, read_json_object, write_text_atomic
 from seedlab.judge._evaluate import JudgeScore, evaluate_judge, load_pairs
 from seedlab.judge._synth import SynthPair, Verdicts, sample_verdicts, select_traces, synthesize
+from seedlab.train import write_compared
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 CHUNK = 16  # instructions or pairs between saved states
-QUANTIZE = "q8_0"  # every round's judge, the starting one included, is written the same way
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[
             raise SeedlabError(f"only {len(pairs)} usable pairs from {len(instructions)} instructions; give more "
                                f"instructions or a stronger --teacher")
         rounds = [_evaluate_round(settings, run_dir / "round-0", heldout, backends, "the starting judge", bar,
-                                  lambda target: _requantize(settings, start, target))]
+                                  lambda target: write_compared(settings, start, target))]
         echo(_round_line(rounds[0]))
         for number in range(1, iterations + 1):
             rounds.append(_round(settings, run_dir, number, start, pairs, heldout, samples, backends, echo, bar))
@@ -122,14 +123,6 @@ def _options_from(saved: dict[str, Any]) -> JudgeTrainOptions:
     return JudgeTrainOptions(**values)
 
 
-def _backend(settings: Settings, ref: str, backends: dict[str, Backend]) -> Backend:
-    """One loaded model per reference, kept for the run."""
-    if ref not in backends:
-        from seedlab.backends import make_backend
-
-        backends[ref] = make_backend(settings, ref)
-    return backends[ref]
-
 
 def _synthesize(settings: Settings, run_dir: Path, instructions: list[str], teacher_ref: str,
                 backends: dict[str, Backend], echo: Callable[[str], None], bar: Progress) -> list[SynthPair]:
@@ -138,7 +131,7 @@ def _synthesize(settings: Settings, run_dir: Path, instructions: list[str], teac
     state = read_json_object(state_file) or {"done": 0, "dropped": {"modified": 0, "answers": 0}, "pairs": []}
     pairs = [SynthPair(**p) for p in state["pairs"]]
     if state["done"] < len(instructions):
-        teacher = _backend(settings, teacher_ref, backends)
+        teacher = cached_backend(settings, teacher_ref, backends)
         config = settings.config.judge
         for start in range(state["done"], len(instructions), CHUNK):
             bar("synthesize pairs", start, len(instructions))
@@ -176,7 +169,7 @@ def _round(settings: Settings, run_dir: Path, number: int, start: str, pairs: li
          f"traces kept after balancing A and B")
     adapter = _train_round(settings, folder, start, number, echo, bar)
     score = _evaluate_round(settings, folder, heldout, backends, f"round {number}", bar,
-                            lambda target: _convert(settings, adapter, start, target))
+                            lambda target: write_compared(settings, start, target, adapter))
     score.update(traces=stats["kept"], correct_pairs=stats["correct"], adapter=str(adapter))
     write_text_atomic(folder / "eval.json", json.dumps(score, indent=2))
     return score
@@ -189,7 +182,7 @@ def _sample(settings: Settings, folder: Path, judge_ref: str, pairs: list[SynthP
     state = read_json_object(state_file) or {"rows": []}
     rows: list[dict[str, Any]] = state["rows"]
     if len(rows) < len(pairs):
-        judge = _backend(settings, judge_ref, backends)
+        judge = cached_backend(settings, judge_ref, backends)
         for start in range(len(rows), len(pairs), CHUNK):
             bar(f"{folder.name}: sample verdicts", start, len(pairs))
             made = sample_verdicts(judge, pairs[start:start + CHUNK], samples, config.temperature,
@@ -233,7 +226,7 @@ def _evaluate_round(settings: Settings, folder: Path, heldout: list[Any], backen
     if not target.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         write_judge(target)
-    judge = _backend(settings, str(target), backends)
+    judge = cached_backend(settings, str(target), backends)
     bar(f"{folder.name}: held-out pairs", 0, len(heldout))
     score = evaluate_judge(judge, heldout, settings.config.judge.verdict_tokens)
     bar(f"{folder.name}: held-out pairs", len(heldout), len(heldout))
@@ -248,16 +241,6 @@ def _score_json(score: JudgeScore) -> dict[str, Any]:
             "unparseable": round(score.unparseable, 4)}
 
 
-def _requantize(settings: Settings, model: str, target: Path) -> None:
-    from seedlab.train import requantize
-
-    requantize(settings, model, target, QUANTIZE)
-
-
-def _convert(settings: Settings, adapter: Path, model: str, target: Path) -> None:
-    from seedlab.train import convert
-
-    convert(settings, adapter, "gguf", QUANTIZE, model=model, output=target)
 
 
 def _round_line(row: dict[str, Any]) -> str:
@@ -279,21 +262,13 @@ def render_rounds(rounds: list[dict[str, Any]], best: int) -> str:
 
 def _chart(rounds: list[dict[str, Any]], target: Path) -> None:
     """Held-out accuracy and position consistency per round."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6, 4))
-    xs = [r["round"] for r in rounds]
-    axes.plot(xs, [100 * r["accuracy"] for r in rounds], marker="o", label="accuracy")
-    axes.plot(xs, [100 * r["consistent"] for r in rounds], marker="s", label="position-consistent")
-    axes.axhline(50, color="grey", linestyle=":", linewidth=1)
-    axes.set_xticks(xs)
-    axes.set_xlabel("round (0: starting judge)")
-    axes.set_ylabel("% on held-out pairs")
-    axes.set_ylim(0, 100)
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(target)
-    plt.close(figure)
+    with chart(target) as axes:
+        xs = [r["round"] for r in rounds]
+        axes.plot(xs, [100 * r["accuracy"] for r in rounds], marker="o", label="accuracy")
+        axes.plot(xs, [100 * r["consistent"] for r in rounds], marker="s", label="position-consistent")
+        axes.axhline(50, color="grey", linestyle=":", linewidth=1)
+        axes.set_xticks(xs)
+        axes.set_xlabel("round (0: starting judge)")
+        axes.set_ylabel("% on held-out pairs")
+        axes.set_ylim(0, 100)
+        axes.legend()

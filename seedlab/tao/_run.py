@@ -22,17 +22,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from seedlab.backends import Backend, Request
+from seedlab.backends import Backend, Request, cached_backend
+from seedlab.charts import chart
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import open_run, read_json_object, write_text_atomic
 from seedlab.tao._candidates import build_pairs, sample_candidates, score_all
 from seedlab.tao._scorers import Scorer, load_scorer
 from seedlab.tao._tune import TuneConfig, tune
+from seedlab.train import write_compared
 
 Progress = Callable[[str, int, int], None]
 CHUNK = 16  # prompts between saved states
-QUANTIZE = "q8_0"  # the starting policy and every tuned one are written the same way
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,12 @@ def run_tao(settings: Settings, options: TaoOptions, echo: Callable[[str], None]
             return None
         from seedlab.backends import judge_ref
 
-        return _backend(settings, judge_ref(settings, saved.judge), backends, judge=True)
+        return cached_backend(settings, judge_ref(settings, saved.judge), backends, judge=True)
 
     try:
         start = run_dir / "round-0"
         rows = [_heldout_round(settings, start, 0, heldout, scorers, scorer_judge(), judge_weight, backends, bar,
-                               lambda target: _requantize(settings, model, target), None, 0)]
+                               lambda target: write_compared(settings, model, target), None, 0)]
         echo(_round_line(rows[0]))
         adapter = None
         for number in range(1, rounds_wanted + 1):
@@ -156,14 +157,6 @@ def _prompts(settings: Settings, options: TaoOptions, run_dir: Path) -> tuple[li
     return train, heldout
 
 
-def _backend(settings: Settings, ref: str, backends: dict[str, Backend], judge: bool = False) -> Backend:
-    key = ("judge:" if judge else "") + ref
-    if key not in backends:
-        from seedlab.backends import make_backend, make_judge
-
-        backends[key] = make_judge(settings, ref) if judge else make_backend(settings, ref)
-    return backends[key]
-
 
 def _round(settings: Settings, run_dir: Path, number: int, model: str, prompts: list[str], heldout: list[str],
            samples: int, method: str, scorers: list[Scorer], scorer_judge: Callable[[], Backend | None],
@@ -198,7 +191,7 @@ def _round(settings: Settings, run_dir: Path, number: int, model: str, prompts: 
                    TuneConfig(method, config.epochs, config.lr, config.beta, config.seed + number, config.nll),
                    lambda line: echo(f"  {line}"), lambda step, steps: bar(f"round {number}: {method}", step, steps))
     row = _heldout_round(settings, folder, number, heldout, scorers, scorer_judge(), judge_weight, backends, bar,
-                         lambda target: _convert(settings, adapter, model, target), compute,
+                         lambda target: write_compared(settings, model, target, adapter), compute,
                          previous.get("compute_tokens", 0))
     row.update(pairs=len(pairs), ties=ties, failed_candidates=failed)
     write_text_atomic(folder / "heldout.json", json.dumps(row, indent=2))
@@ -213,7 +206,7 @@ def _candidates(settings: Settings, folder: Path, policy_file: str, prompts: lis
     state_file = folder / "candidates.json"
     rows: list[dict[str, Any]] = (read_json_object(state_file) or {"rows": []})["rows"]
     if len(rows) < len(prompts):
-        policy = _backend(settings, policy_file, backends)
+        policy = cached_backend(settings, policy_file, backends)
         judge = scorer_judge()
         for start in range(len(rows), len(prompts), CHUNK):
             bar(f"{folder.name}: candidates", start, len(prompts))
@@ -240,7 +233,7 @@ def _heldout_round(settings: Settings, folder: Path, number: int, heldout: list[
     if not target.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         write_policy(target)
-    policy = _backend(settings, str(target), backends)
+    policy = cached_backend(settings, str(target), backends)
     bar(f"{folder.name}: held-out answers", 0, len(heldout))
     max_tokens = settings.config.tao.max_tokens
     results = policy.complete([Request(messages=[{"role": "user", "content": p}], temperature=0.0,
@@ -277,7 +270,7 @@ def _compare(settings: Settings, run_dir: Path, heldout: list[str], start: dict[
         return saved
     start_answers = json.loads((Path(start["policy"]).parent / "answers.json").read_text())
     tuned_answers = json.loads((Path(tuned["policy"]).parent / "answers.json").read_text())
-    judge = _backend(settings, judge_ref(settings, judge_given), backends, judge=True)
+    judge = cached_backend(settings, judge_ref(settings, judge_given), backends, judge=True)
     bar("judge: tuned vs start", 0, len(heldout))
     outcomes = judge_pairs(judge, [(p, t["answer"], s["answer"]) for p, t, s in
                                    zip(heldout, tuned_answers, start_answers, strict=True)], max_tokens=128)
@@ -287,16 +280,6 @@ def _compare(settings: Settings, run_dir: Path, heldout: list[str], start: dict[
     return counts
 
 
-def _requantize(settings: Settings, model: str, target: Path) -> None:
-    from seedlab.train import requantize
-
-    requantize(settings, model, target, QUANTIZE)
-
-
-def _convert(settings: Settings, adapter: Path, model: str, target: Path) -> None:
-    from seedlab.train import convert
-
-    convert(settings, adapter, "gguf", QUANTIZE, model=model, output=target)
 
 
 def _round_line(row: dict[str, Any]) -> str:
@@ -324,19 +307,11 @@ def render_report(result: TaoResult) -> str:
 
 def _chart(rows: list[dict[str, Any]], target: Path) -> None:
     """Held-out score against tuning compute (generated candidate tokens), one point per round."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6, 4))
-    xs = [r["compute_tokens"] for r in rows]
-    axes.plot(xs, [r["score"] for r in rows], marker="o")
-    for r in rows:
-        axes.annotate("start" if r["round"] == 0 else f"round {r['round']}", (r["compute_tokens"], r["score"]),
-                      textcoords="offset points", xytext=(4, 4))
-    axes.set_xlabel("tuning compute (generated candidate tokens)")
-    axes.set_ylabel("held-out score")
-    figure.tight_layout()
-    figure.savefig(target)
-    plt.close(figure)
+    with chart(target) as axes:
+        xs = [r["compute_tokens"] for r in rows]
+        axes.plot(xs, [r["score"] for r in rows], marker="o")
+        for r in rows:
+            axes.annotate("start" if r["round"] == 0 else f"round {r['round']}", (r["compute_tokens"], r["score"]),
+                          textcoords="offset points", xytext=(4, 4))
+        axes.set_xlabel("tuning compute (generated candidate tokens)")
+        axes.set_ylabel("held-out score")

@@ -50,6 +50,17 @@ def convert(settings: Settings, adapter: Path, to: str = "gguf", quantize: str =
     return target
 
 
+COMPARED = "q8_0"  # how runs that compare models write them (see write_compared)
+
+
+def write_compared(settings: Settings, model: str, target: Path, adapter: Path | None = None) -> Path:
+    """`model`, or `adapter` merged into it, as a q8_0 GGUF at `target`. Runs that compare a starting model with
+    tuned ones (`judge train`, `tao run`) write every one of them this way, so only the tuning differs."""
+    if adapter is None:
+        return requantize(settings, model, target, COMPARED)
+    return convert(settings, adapter, "gguf", COMPARED, model=model, output=target)
+
+
 def requantize(settings: Settings, model: str, target: Path, quantize: str = "q8_0") -> Path:
     """The GGUF model written through the same path as a merged adapter, with no update: a baseline whose
     numerics match the models `convert` writes."""

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from seedlab.charts import chart
 from seedlab.config import PhaseConfig, Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import open_run, read_json_object, write_text_atomic
@@ -244,24 +245,16 @@ def _with_lora(model: Any, config: Any) -> Any:
 
 def _plot(metrics: Path, target: Path) -> None:
     """Loss per step, one line per phase."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
-    figure, axes = plt.subplots(figsize=(7, 4))
-    offset = 0
-    for phase in dict.fromkeys(r["phase"] for r in rows):
-        points = {r["step"]: r["loss"] for r in rows if r["phase"] == phase}
-        axes.plot([offset + s for s in points], list(points.values()), label=phase)
-        offset += max(points, default=0)
-    axes.set_xlabel("step")
-    axes.set_ylabel("loss")
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(target)
-    plt.close(figure)
+    with chart(target, (7, 4)) as axes:
+        offset = 0
+        for phase in dict.fromkeys(r["phase"] for r in rows):
+            points = {r["step"]: r["loss"] for r in rows if r["phase"] == phase}
+            axes.plot([offset + s for s in points], list(points.values()), label=phase)
+            offset += max(points, default=0)
+        axes.set_xlabel("step")
+        axes.set_ylabel("loss")
+        axes.legend()
 
 
 __all__ = ["PhaseConfig", "TrainOptions", "TrainResult", "train"]
