@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from seedlab.backends import FakeBackend, Request
 from seedlab.cli import cli
 from seedlab.errors import SeedlabError
-from seedlab.judge import evaluate_judge, load_pairs, score_line
-from seedlab.judge._evaluate import Pair
+from seedlab.judge import chance_line, evaluate_judge, load_pairs, score_line
+from seedlab.judge._evaluate import Pair, clear_of_chance
 
 PAIRS = [Pair(f"Question {i}?", f"good answer {i}", f"bad answer {i}") for i in range(4)]
 
@@ -34,6 +34,13 @@ def test_a_judge_that_knows_scores_full_marks() -> None:
 def test_a_judge_that_always_says_a_is_half_right_and_never_consistent() -> None:
     score = evaluate_judge(FakeBackend(lambda r, _i: "[[A]]"), PAIRS)
     assert (score.accuracy, score.consistent, score.unparseable) == (0.5, 0.0, 0.0)
+
+
+def test_the_chance_bound_is_the_binomial_five_percent_level_and_shrinks_with_more_pairs() -> None:
+    assert clear_of_chance(48) == pytest.approx(0.5 + 1.645 * 0.5 / 96 ** 0.5)  # 58.4 % on the shipped 48 pairs
+    assert clear_of_chance(200) < clear_of_chance(48) < clear_of_chance(4) < 1.0
+    assert chance_line(0.5, 48).startswith("not clear of chance: on 48 pairs that takes more than 58.4%")
+    assert chance_line(0.6, 48).startswith("clear of chance")
 
 
 def test_malformed_verdicts_count_as_unparseable_and_wrong() -> None:

@@ -35,7 +35,7 @@ def train_cmd(instructions: Path | None, iterations: int | None, samples: int | 
     held-out pairs and the best one is written as judge.gguf, which `eval.judge` in config can name."""
     from seedlab.cli._progress import leaf_bars
     from seedlab.config import load_settings
-    from seedlab.judge import JudgeTrainOptions, render_rounds, train_judge
+    from seedlab.judge import JudgeTrainOptions, chance_line, render_rounds, train_judge
 
     settings = load_settings()
     options = JudgeTrainOptions(instructions, iterations, samples, judge_ref, teacher, heldout, resume)
@@ -46,8 +46,10 @@ def train_cmd(instructions: Path | None, iterations: int | None, samples: int | 
     first, chosen = result.rounds[0], next(r for r in result.rounds if r["round"] == result.best)
     click.echo(f"judge: {result.judge} (round {result.best}); use it with `seedlab judge evaluate --judge "
                f"{result.judge} --pairs F`, or set eval.judge to it so SDG, model evaluate and TAO judge with it")
+    click.echo(f"selected round: {chance_line(chosen['accuracy'], chosen['pairs'])}")
     click.echo(f"held-out accuracy: starting judge {100 * first['accuracy']:.1f}% -> selected "
-               f"{100 * chosen['accuracy']:.1f}% ({first['pairs']} pairs)")
+               f"{100 * chosen['accuracy']:.1f}% (position-consistent {100 * first['consistent']:.1f}% -> "
+               f"{100 * chosen['consistent']:.1f}%; {first['pairs']} pairs)")
 
 
 @judge.command("evaluate")
@@ -60,7 +62,7 @@ def evaluate_cmd(judge_ref: str | None, pairs: Path) -> None:
     of unparseable verdicts."""
     from seedlab.backends import make_judge
     from seedlab.config import load_settings
-    from seedlab.judge import evaluate_judge, load_pairs, score_line
+    from seedlab.judge import chance_line, evaluate_judge, load_pairs, score_line
 
     settings = load_settings()
     loaded = load_pairs(pairs)
@@ -78,4 +80,5 @@ def evaluate_cmd(judge_ref: str | None, pairs: Path) -> None:
         score = evaluate_judge(backend, loaded)
     finally:
         backend.close()
+    click.echo(chance_line(score.accuracy, score.pairs))
     click.echo(score_line(score))

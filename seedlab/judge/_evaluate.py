@@ -3,6 +3,7 @@ orders, and how often its verdict follows the position or cannot be read."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,3 +53,17 @@ def score_line(score: JudgeScore) -> str:
     """The line `judge evaluate` ends with."""
     return (f"accuracy: {100 * score.accuracy:.1f}% position-consistent: {100 * score.consistent:.1f}% "
             f"unparseable: {100 * score.unparseable:.1f}% ({score.pairs} pairs)")
+
+
+def clear_of_chance(pairs: int) -> float:
+    """The accuracy on `pairs` pairs (two verdicts each) above which a judge clearly beats one that guesses or
+    always names the same position (50 %): the one-sided 5 % level of the binomial, by its normal approximation."""
+    return 0.5 + 1.645 * math.sqrt(0.25 / (2 * max(1, pairs)))
+
+
+def chance_line(accuracy: float, pairs: int) -> str:
+    """Whether an accuracy is clear of chance, so that 50 % from a judge naming one position reads as such."""
+    bound = clear_of_chance(pairs)
+    verdict = "clear of" if accuracy > bound else "not clear of"
+    return (f"{verdict} chance: on {pairs} pairs that takes more than {100 * bound:.1f}% (a judge that always names "
+            f"one position scores 50%)")
