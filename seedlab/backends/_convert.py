@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 from pathlib import Path
 
 from seedlab.backends._models import ModelError, ModelRef, hf_cache_dir
+
+
+def quiet_transformers() -> None:
+    """No tqdm bars from transformers while it loads weights: seedlab draws its own progress, and a second kind
+    of bar in between reads as noise."""
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
 
 
 def hf_copy(ref: ModelRef, cache: Path) -> Path:
@@ -22,9 +32,13 @@ def hf_copy(ref: ModelRef, cache: Path) -> Path:
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     folder, name = str(ref.path.parent), ref.path.name
+    quiet_transformers()
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        loaded = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+        # The GGUF reader draws a plain tqdm bar of its own (not under transformers' switch); the conversion is
+        # a few seconds, once per file.
+        with contextlib.redirect_stderr(io.StringIO()):
+            tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
+            loaded = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     except (ValueError, OSError, RuntimeError, KeyError) as exc:
         raise ModelError(f"transformers cannot convert {ref.path} ({exc}); is its architecture supported?") from exc
     # A model loaded from GGUF is marked quantised and refuses save/train: rebuild it from its config.
