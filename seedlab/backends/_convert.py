@@ -11,28 +11,24 @@ from pathlib import Path
 from seedlab.backends._models import ModelError, ModelRef, hf_cache_dir
 
 
-def quiet_transformers() -> None:
-    """No tqdm bars from transformers while it loads weights: seedlab draws its own progress, and a second kind
-    of bar in between reads as noise."""
+def hf_copy(ref: ModelRef, cache: Path) -> Path:
+    """A Hugging Face folder for `ref`: the folder itself, or a cached de-quantised copy of the GGUF.
+
+    Every transformers load in seedlab starts here, so this is where transformers' own tqdm bars are switched
+    off: seedlab draws its own progress, and a second kind of bar in between reads as noise."""
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
-
-
-def hf_copy(ref: ModelRef, cache: Path) -> Path:
-    """A Hugging Face folder for `ref`: the folder itself, or a cached de-quantised copy of the GGUF."""
     if ref.format == "hf":
         return ref.path
     target = hf_cache_dir(ref, cache)
     if (target / "config.json").is_file():
         return target
     import torch
-    import transformers
 
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     folder, name = str(ref.path.parent), ref.path.name
-    quiet_transformers()
     try:
         # The GGUF reader draws a plain tqdm bar of its own (not under transformers' switch); the conversion is
         # a few seconds, once per file.

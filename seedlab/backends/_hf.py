@@ -25,10 +25,7 @@ class TransformersBackend:
         import torch
         import transformers
 
-        from seedlab.backends._convert import quiet_transformers
-
         self.model_id = model_id or path.name
-        quiet_transformers()
         try:
             self._tokenizer: Any = transformers.AutoTokenizer.from_pretrained(path)
             self._model: Any = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)

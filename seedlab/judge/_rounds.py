@@ -123,7 +123,6 @@ def _options_from(saved: dict[str, Any]) -> JudgeTrainOptions:
     return JudgeTrainOptions(**values)
 
 
-
 def _synthesize(settings: Settings, run_dir: Path, instructions: list[str], teacher_ref: str,
                 backends: dict[str, Backend], echo: Callable[[str], None], bar: Progress) -> list[SynthPair]:
     """Pairs for every instruction, saved after each chunk so a resumed run goes on where it stopped."""
@@ -239,8 +238,6 @@ def _evaluate_round(settings: Settings, folder: Path, heldout: list[Any], backen
 def _score_json(score: JudgeScore) -> dict[str, Any]:
     return {"pairs": score.pairs, "accuracy": round(score.accuracy, 4), "consistent": round(score.consistent, 4),
             "unparseable": round(score.unparseable, 4)}
-
-
 
 
 def _round_line(row: dict[str, Any]) -> str:

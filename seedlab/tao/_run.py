@@ -157,7 +157,6 @@ def _prompts(settings: Settings, options: TaoOptions, run_dir: Path) -> tuple[li
     return train, heldout
 
 
-
 def _round(settings: Settings, run_dir: Path, number: int, model: str, prompts: list[str], heldout: list[str],
            samples: int, method: str, scorers: list[Scorer], scorer_judge: Callable[[], Backend | None],
            judge_weight: float, backends: dict[str, Backend], echo: Callable[[str], None], bar: Progress,
@@ -278,8 +277,6 @@ def _compare(settings: Settings, run_dir: Path, heldout: list[str], start: dict[
     counts = {k: sum(o == k for o, _ in outcomes) for k in ("win", "tie", "loss")}
     write_text_atomic(run_dir / "judge_comparison.json", json.dumps(counts))
     return counts
-
-
 
 
 def _round_line(row: dict[str, Any]) -> str:

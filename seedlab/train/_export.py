@@ -180,10 +180,9 @@ def _write_hf(settings: Settings, base: ModelRef, adapter: Path, target: Path) -
     import transformers
     from peft import PeftModel
 
-    from seedlab.backends._convert import hf_copy, quiet_transformers
+    from seedlab.backends._convert import hf_copy
 
     folder = hf_copy(base, settings.models_path)
-    quiet_transformers()
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     staging = target.with_name(target.name + ".partial")

@@ -212,12 +212,11 @@ def _load_model(reference: str) -> tuple[Any, Any]:
     import transformers
 
     from seedlab.backends import resolve_model
-    from seedlab.backends._convert import hf_copy, quiet_transformers
+    from seedlab.backends._convert import hf_copy
     from seedlab.config import load_settings
 
     settings = load_settings()
     folder = hf_copy(resolve_model(reference, settings.models_path), settings.models_path)
-    quiet_transformers()
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     return model, tokenizer
