@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from seedlab.backends import Backend, cached_backend
+from seedlab.backends import Backend, cached_backend, judge_ref
 from seedlab.charts import chart
 from seedlab.config import PhaseConfig, Settings
 from seedlab.errors import SeedlabError
@@ -75,7 +75,7 @@ def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[
     config = settings.config.judge
     iterations = saved.iterations or config.iterations
     samples = saved.samples or config.samples
-    start = saved.judge or settings.config.eval.judge or settings.config.sdg.teacher
+    start = judge_ref(settings, saved.judge)
     if (Path(start) / "adapter_config.json").is_file():
         raise SeedlabError(f"--judge {start}: training starts from a model (registry name or .gguf), not an "
                            f"adapter; give the model the adapter was trained on")
@@ -174,14 +174,14 @@ def _round(settings: Settings, run_dir: Path, number: int, start: str, pairs: li
     return score
 
 
-def _sample(settings: Settings, folder: Path, judge_ref: str, pairs: list[SynthPair], samples: int,
+def _sample(settings: Settings, folder: Path, sampler: str, pairs: list[SynthPair], samples: int,
             backends: dict[str, Backend], bar: Progress) -> list[Verdicts]:
     config = settings.config.judge
     state_file = folder / "verdicts.json"
     state = read_json_object(state_file) or {"rows": []}
     rows: list[dict[str, Any]] = state["rows"]
     if len(rows) < len(pairs):
-        judge = cached_backend(settings, judge_ref, backends)
+        judge = cached_backend(settings, sampler, backends)
         for start in range(len(rows), len(pairs), CHUNK):
             bar(f"{folder.name}: sample verdicts", start, len(pairs))
             made = sample_verdicts(judge, pairs[start:start + CHUNK], samples, config.temperature,
@@ -189,7 +189,7 @@ def _sample(settings: Settings, folder: Path, judge_ref: str, pairs: list[SynthP
             rows += [{"pair": v.pair.to_json(), "first": v.first, "second": v.second} for v in made]
             write_text_atomic(state_file, json.dumps({"rows": rows}))
         bar(f"{folder.name}: sample verdicts", len(pairs), len(pairs))
-        backends.pop(judge_ref).close()  # this round's sampler is not needed again
+        backends.pop(sampler).close()  # this round's sampler is not needed again
     return [Verdicts(SynthPair(**r["pair"]), r["first"], r["second"]) for r in rows]
 
 
