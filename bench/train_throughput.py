@@ -65,7 +65,7 @@ def seedlab_rate(folder: Path, data: list[dict[str, Any]], steps: int) -> float:
     from seedlab.config import TrainConfig
     from seedlab.train._data import DataReport, length_batches, tokenize
     from seedlab.train._loop import PhasePlan, run_phase
-    from seedlab.train._run import prepare_model
+    from seedlab.train._model import prepare_model
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
     model = prepare_model(transformers.AutoModelForCausalLM.from_pretrained(folder), TrainConfig(), False, "cpu")
@@ -114,8 +114,7 @@ def main() -> None:
     os.environ.setdefault("SEEDLAB_HOME", tempfile.mkdtemp())
     import torch
 
-    from seedlab.backends import DEFAULT_MODEL, resolve_model
-    from seedlab.backends._convert import hf_copy
+    from seedlab.backends import DEFAULT_MODEL, hf_copy, resolve_model
     from seedlab.config import load_settings
     from seedlab.train._loop import use_bf16
 

@@ -17,6 +17,7 @@ from seedlab.errors import ConfigError
 from seedlab.fsutil import write_text_atomic
 
 CONFIG_NAME = "config.yaml"
+T = typing.TypeVar("T")
 
 
 @dataclass
@@ -84,7 +85,9 @@ class SdgConfig:
     """`seedlab data generate`."""
 
     teacher: str = "smollm2-135m-instruct"  # the model that writes and judges the data
-    templates: str = "auto"  # a shipped template set (auto: the one for the teacher) or a .yaml path
+    # A shipped template set by name, or a .yaml file of the same shape. One set ships, 'default', written for
+    # small instruct teachers; 'auto' (older configs) names it too.
+    templates: str = "default"
     scale: int = 4  # new samples aimed for per seed example (knowledge: per seed question)
     pipeline: str = "full"  # full: with judges; simple: without
     judge_threshold: int = 2  # keep skill pairs the judge rates at least this (1-3)
@@ -128,7 +131,9 @@ class TrainConfig:
     grad_accum: int = 1  # micro-batches per optimiser step
     save_every: int = 50  # steps between checkpoints (and at the end of each phase)
     strategy: str = "ddp"  # under torchrun: ddp (whole model per rank) or fsdp (weights sharded across ranks)
+    precision: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16, else fp32; or fp32, bf16
     seed: int = 0
+    replay_ratio: float = 0.2  # share of the skills phase taken by --replay-data samples (a community skills set)
     phases: list[PhaseConfig] = field(default_factory=_default_phases)
 
 
@@ -199,11 +204,16 @@ class Home:
     cache: Path
 
     @classmethod
+    def under(cls, root: Path) -> Home:
+        """Everything under one folder, as SEEDLAB_HOME sets it."""
+        base = root.expanduser().absolute()
+        return cls(base / CONFIG_NAME, base, base / "cache")
+
+    @classmethod
     def current(cls) -> Home:
         root = os.environ.get("SEEDLAB_HOME")
         if root:
-            base = Path(root).expanduser().absolute()
-            return cls(base / CONFIG_NAME, base, base / "cache")
+            return cls.under(Path(root))
         user = Path.home()
         config = Path(os.environ.get("XDG_CONFIG_HOME") or user / ".config")
         data = Path(os.environ.get("XDG_DATA_HOME") or user / ".local" / "share")
@@ -258,10 +268,16 @@ class Settings:
     def prompt_log_path(self) -> Path:
         return self._under(self.config.serve.prompt_log, self.home.data)
 
+    def resolved_paths(self) -> dict[str, Path]:
+        """Every path the config resolves to, by its property name (what `config show` prints)."""
+        names = [n for n, v in vars(Settings).items() if isinstance(v, property) and n.endswith("_path")]
+        return {name: getattr(self, name) for name in names}
 
-def load_settings(config_file: Path | None = None) -> Settings:
-    """Load the config (defaults when the file does not exist) and the home it belongs to."""
-    home = Home.current()
+
+def load_settings(config_file: Path | None = None, home: Home | None = None) -> Settings:
+    """Load the config (defaults when the file does not exist) and the home it belongs to (default: the one
+    SEEDLAB_HOME or the XDG variables name)."""
+    home = home or Home.current()
     path = config_file or home.config_file
     if not path.exists():
         if config_file is not None:
@@ -286,6 +302,12 @@ def parse_config(path: Path) -> Config:
     return _build(Config, data, "", path)
 
 
+def dataclass_from_json(cls: type[T], data: Any, source: Path) -> T:
+    """A dataclass of options rebuilt from its JSON form (run.json), with paths, tuples and nested dataclasses
+    typed again; a key or type that does not fit raises ConfigError naming `source`."""
+    return typing.cast(T, _build(cls, data, "", source))
+
+
 def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:
     # Hand-written rather than pydantic: the config is small, and this keeps start-up fast and the
     # error text ours ("unknown key 'taxonomy.bse' ... did you mean 'base'?").
@@ -306,17 +328,22 @@ def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:
 def _coerce(hint: Any, value: Any, key: str, path: Path) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(typing.cast(type, hint), value, f"{key}.", path)
-    if typing.get_origin(hint) is list:
-        if not isinstance(value, list):
+    if typing.get_origin(hint) in (list, tuple):
+        if not isinstance(value, list | tuple):
             raise ConfigError(f"{path}: key '{key}' must be a list, got {type(value).__name__}")
-        (item,) = typing.get_args(hint)
-        return [_coerce(item, v, f"{key}[{i}]", path) for i, v in enumerate(value)]
+        item = typing.get_args(hint)[0]  # list[X] or tuple[X, ...]
+        items = [_coerce(item, v, f"{key}[{i}]", path) for i, v in enumerate(value)]
+        return items if typing.get_origin(hint) is list else tuple(items)
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     for kind in allowed:
         if kind is type(None) and value is None:
             return None
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
+        if kind is Path and isinstance(value, str | Path):
+            return Path(value)
+        if dataclasses.is_dataclass(kind) and isinstance(value, dict):
+            return _build(typing.cast(type, kind), value, f"{key}.", path)
         if isinstance(kind, type) and type(value) is kind:
             return value
     wanted = " or ".join(getattr(k, "__name__", str(k)) for k in allowed)

@@ -78,26 +78,3 @@ def read_jsonl_rows(path: Path, needs: tuple[str, ...], what: str) -> list[tuple
     if not rows:
         raise SeedlabError(f"{path}: no {what} in the file")
     return rows
-
-
-def open_run(root: Path, resume: str | None, options: Any, what: str) -> tuple[Path, dict[str, Any]]:
-    """A long job's run folder and its run.json: the one `resume` names (an id under `root`, or a path), or a
-    new one recording `options` (a dataclass: paths and tuples stored as JSON)."""
-    import dataclasses
-    from datetime import UTC, datetime
-
-    from seedlab.errors import SeedlabError
-
-    if resume:
-        run_dir = Path(resume) if Path(resume).is_dir() else root / resume
-        info = read_json_object(run_dir / "run.json")
-        if not info:
-            raise SeedlabError(f"no {what} run {resume!r} in {root}; its folder name is printed at start")
-        return run_dir, info
-    run_dir = new_run_dir(root)
-    saved = {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-             for k, v in dataclasses.asdict(options).items()}
-    info = {"id": run_dir.name, "created": datetime.now(UTC).isoformat(timespec="seconds"), "status": "running",
-            "options": saved}
-    write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
-    return run_dir, info

@@ -45,8 +45,7 @@ def _prompt_of(row: Any) -> str | None:
 
 
 def _taxonomy_questions(folder: Path) -> list[str]:
-    from seedlab.taxonomy import find_leaves
-    from seedlab.taxonomy._yaml import read_yaml
+    from seedlab.taxonomy import find_leaves, read_yaml
 
     questions: list[str] = []
     for leaf in find_leaves(folder):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from importlib import resources
-from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ def init_workspace(settings: Settings, force: bool = False) -> InitResult:
         result.kept.append(f"knowledge documents {docs}")
         commit = _head(docs)
     else:
-        commit = _write_repo(docs, _example("docs", EXAMPLE_DOCS), {}, "Example knowledge documents")
+        commit = _write_repo(docs, shipped("docs", EXAMPLE_DOCS), {}, "Example knowledge documents")
         result.created.append(f"knowledge documents {docs} @ {commit[:8]}")
 
     taxonomy = settings.taxonomy_path
@@ -53,16 +52,17 @@ def init_workspace(settings: Settings, force: bool = False) -> InitResult:
         result.kept.append(f"taxonomy {taxonomy}")
     else:
         values = {"{{DOCS_REPO}}": str(docs), "{{DOCS_COMMIT}}": commit}
-        head = _write_repo(taxonomy, _example("taxonomy"), values, "Example taxonomy from seedlab init")
+        head = _write_repo(taxonomy, shipped("taxonomy"), values, "Example taxonomy from seedlab init")
         result.created.append(f"taxonomy {taxonomy} @ {head[:8]}")
     return result
 
 
-def _example(*parts: str) -> Traversable:
-    return resources.files("seedlab").joinpath("examples", *parts)
+def shipped(*parts: str) -> Path:
+    """A file or folder of the examples seedlab ships (examples/judge/instructions.jsonl, say)."""
+    return Path(str(resources.files("seedlab").joinpath("examples", *parts)))
 
 
-def _copy_tree(source: Traversable, target: Path, values: dict[str, str]) -> None:
+def _copy_tree(source: Path, target: Path, values: dict[str, str]) -> None:
     for item in source.iterdir():
         if item.name == "__pycache__":
             continue
@@ -75,7 +75,7 @@ def _copy_tree(source: Traversable, target: Path, values: dict[str, str]) -> Non
         write_text_atomic(target / item.name, text)
 
 
-def _write_repo(path: Path, source: Traversable, values: dict[str, str], message: str) -> str:
+def _write_repo(path: Path, source: Path, values: dict[str, str], message: str) -> str:
     """Copy the example files into a git repository at `path` and commit them; return HEAD.
 
     A new repository is built beside its place and renamed into it, so an interrupted init leaves

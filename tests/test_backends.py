@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import llama_cpp
 import pytest
 from click.testing import CliRunner
 from fastapi import FastAPI
@@ -19,13 +20,13 @@ from helpers import ServerThread
 
 from seedlab.backends import (
     DEFAULT_MODEL,
+    REGISTRY,
     FakeBackend,
     ModelError,
     Request,
     Result,
-    _llamacpp,
-    _models,
     file_sha256,
+    list_models,
     make_backend,
     resolve_model,
 )
@@ -42,10 +43,8 @@ MISSING_MODULE = "seedlab_tests_no_such_module"
 
 def not_installed(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
     """Make registry entries look as if their package were not installed."""
-    registry = dict(_models.REGISTRY)
     for name in names:
-        registry[name] = dataclasses.replace(registry[name], module=MISSING_MODULE)
-    monkeypatch.setattr(_models, "REGISTRY", registry)
+        monkeypatch.setitem(REGISTRY, name, dataclasses.replace(REGISTRY[name], module=MISSING_MODULE))
 
 
 def gguf_file(path: Path, body: bytes = b"\x03\x00\x00\x00") -> Path:
@@ -191,12 +190,11 @@ def test_file_sha256_is_remembered(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     index = (cache / "sha256.json").read_text()
     assert str(path.resolve()) in index and digest in index
 
-    def no_reading(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the file was read again")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(_models, "open", no_reading, raising=False)
-        assert file_sha256(path, cache) == digest
+    # Other bytes of the same size under the same mtime: the remembered digest comes back, so it was not read.
+    stat = path.stat()
+    path.write_bytes(b"other byte" * 1000)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert file_sha256(path, cache) == digest
 
     # Same size, new content, a different mtime: hashed again.
     path.write_bytes(b"SOME BYTES" * 1000)
@@ -215,7 +213,7 @@ def test_file_sha256_is_remembered(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def test_list_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     not_installed(monkeypatch, "gemma3-270m")
     extra = gguf_file(tmp_path / "mine.gguf")
-    rows = {row.name: row for row in _models.list_models(tmp_path / "cache", [DEFAULT_MODEL, str(extra)])}
+    rows = {row.name: row for row in list_models(tmp_path / "cache", [DEFAULT_MODEL, str(extra)])}
     assert list(rows) == [DEFAULT_MODEL, "gemma3-270m", str(extra)]
     default = rows[DEFAULT_MODEL]
     path = resolve_model(DEFAULT_MODEL, tmp_path).path
@@ -238,7 +236,7 @@ def no_model_loading(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr(_llamacpp, "_load", refuse)
+    monkeypatch.setattr(llama_cpp, "Llama", refuse)  # the library's own entry point
 
 
 @pytest.mark.usefixtures("no_model_loading")
@@ -313,7 +311,7 @@ class StandInLlama:
 @pytest.mark.parametrize("too_long", [False, True])
 def test_llamacpp_too_long_prompt_is_a_model_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                    too_long: bool) -> None:
-    monkeypatch.setattr(_llamacpp, "_load", lambda *args: StandInLlama(too_long))
+    monkeypatch.setattr(llama_cpp, "Llama", lambda **_kwargs: StandInLlama(too_long))
     backend = LlamaCppBackend(gguf_file(tmp_path / "m.gguf"), "tiny")
     request = Request(messages=USER)
     if not too_long:

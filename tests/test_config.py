@@ -82,3 +82,30 @@ def test_config_init_and_show(seedlab_home: Path) -> None:
     shown = runner.invoke(cli, ["config", "show"])
     assert shown.exit_code == 0
     assert "base: auto" in shown.output and f"taxonomy_path: {seedlab_home / 'taxonomy'}" in shown.output
+
+
+def test_config_show_prints_every_resolved_path(seedlab_home: Path) -> None:
+    shown = CliRunner().invoke(cli, ["config", "show"]).output
+    for name in ("taxonomy", "datasets", "checkpoints", "evaluations", "judges", "tao", "docs", "models",
+                 "prompt_log"):
+        assert f"#   {name}_path: " in shown
+
+
+def test_run_options_come_back_typed_from_their_json(tmp_path: Path) -> None:
+    from seedlab.config import PhaseConfig
+    from seedlab.errors import SeedlabError
+    from seedlab.runs import open_run
+    from seedlab.tao import TaoOptions
+    from seedlab.train import TrainOptions
+
+    options = TrainOptions(knowledge_data=tmp_path / "k.jsonl", replay_ratio=0.3, runs=tmp_path / "runs",
+                           phase_configs=(PhaseConfig("judge", "skills", 1, 1e-3, 0.1),))
+    run_dir, _info, same = open_run(tmp_path, None, options, "training")
+    assert same is options
+    _, _, saved = open_run(tmp_path, run_dir.name, TrainOptions(), "training")
+    assert saved == options and isinstance(saved.phase_configs[0], PhaseConfig)
+    tao_dir, _, _ = open_run(tmp_path / "tao", None, TaoOptions(scorers=("json", "judge=2")), "tao")
+    assert open_run(tmp_path / "tao", str(tao_dir), TaoOptions(), "tao")[2].scorers == ("json", "judge=2")
+    (run_dir / "run.json").write_text('{"options": {"epochs": 3}}')  # written by some other version
+    with pytest.raises(SeedlabError, match="unknown key 'epochs'.*start a new one"):
+        open_run(tmp_path, run_dir.name, TrainOptions(), "training")

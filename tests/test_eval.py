@@ -13,7 +13,7 @@ from seedlab.cli import cli
 from seedlab.config import load_settings
 from seedlab.errors import SeedlabError
 from seedlab.eval import EvaluateOptions, evaluate, key_fact_score, key_facts, load_questions, token_f1, uplift_line
-from seedlab.eval._judge import both_orders_outcome, parse_pair_verdict, parse_reference_rating
+from seedlab.judge.judging import both_orders_outcome, parse_pair_verdict, parse_rating
 from seedlab.workspace import init_workspace
 
 KNOWLEDGE = "knowledge/community/seed_libraries/halvane/qna.yaml"
@@ -66,9 +66,9 @@ def test_pair_verdict_parsing(text: str, verdict: str | None) -> None:
 
 
 def test_reference_rating_parsing() -> None:
-    assert parse_reference_rating("It matches. [[3]]") == 3
-    assert parse_reference_rating("[[1]] no, [[2]]") is None
-    assert parse_reference_rating("rating: 3") is None
+    assert parse_rating('{"reason": "same fact", "rating": 3}') == (3, "same fact")
+    assert parse_rating("It matches. [[3]]") == (3, "It matches. [[3]]")
+    assert parse_rating("[[1]] no, [[2]]") is None
 
 
 def test_a_verdict_that_follows_the_position_is_a_tie() -> None:

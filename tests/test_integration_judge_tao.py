@@ -21,12 +21,12 @@ def _config(home: Path, values: dict[str, object]) -> None:
 
 
 def test_judge_train_runs_a_round_and_scores_it(tmp_path: Path, seedlab_home: Path) -> None:
-    from seedlab.judge import shipped
+    from seedlab.workspace import shipped
 
     instructions = tmp_path / "instructions.jsonl"
-    instructions.write_text("".join(shipped("instructions.jsonl").read_text().splitlines(keepends=True)[:12]))
+    instructions.write_text("".join(shipped("judge", "instructions.jsonl").read_text().splitlines(keepends=True)[:12]))
     heldout = tmp_path / "heldout.jsonl"
-    heldout.write_text("".join(shipped("heldout_pairs.jsonl").read_text().splitlines(keepends=True)[:4]))
+    heldout.write_text("".join(shipped("judge", "heldout_pairs.jsonl").read_text().splitlines(keepends=True)[:4]))
     _config(seedlab_home, {"judge": {"max_traces": 8}, "train": {"tokens_per_batch": 1024}})
     result = CliRunner().invoke(cli, ["judge", "train", "--instructions", str(instructions), "--heldout",
                                       str(heldout), "--iterations", "1", "--samples", "4"])
@@ -46,10 +46,10 @@ def test_judge_train_runs_a_round_and_scores_it(tmp_path: Path, seedlab_home: Pa
 
 
 def test_tao_run_tunes_and_reports(tmp_path: Path, seedlab_home: Path) -> None:
-    from seedlab.tao._run import shipped_prompts
+    from seedlab.workspace import shipped
 
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(shipped_prompts().read_text().splitlines(keepends=True)[:10]))
+    prompts.write_text("".join(shipped("tao", "prompts.jsonl").read_text().splitlines(keepends=True)[:10]))
     _config(seedlab_home, {"tao": {"heldout_share": 0.3, "max_tokens": 48}, "train": {"tokens_per_batch": 1024}})
     result = CliRunner().invoke(cli, ["tao", "run", "--prompts", str(prompts), "--scorer",
                                       "seedlab.tao.examples:json_ab", "--samples", "5", "--method", "rft"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 
 from seedlab.backends import FakeBackend, Request
-from seedlab.eval._judge import PAIR_SCHEMA, parse_pair_verdict
 from seedlab.judge._synth import (
     SynthPair,
     Trace,
@@ -17,6 +16,7 @@ from seedlab.judge._synth import (
     select_traces,
     synthesize,
 )
+from seedlab.judge.judging import PAIR_SCHEMA, parse_pair_verdict
 
 
 def _teacher(request: Request, _index: int) -> str:

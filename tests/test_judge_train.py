@@ -14,7 +14,8 @@ from seedlab.cli import cli
 from seedlab.config import load_settings
 from seedlab.errors import SeedlabError
 from seedlab.judge import JudgeTrainOptions, train_judge
-from seedlab.judge import _rounds as rounds
+from seedlab.rounds import RoundModels
+from seedlab.train import TrainOptions, TrainResult
 
 
 def _teacher(request: Request, _index: int) -> str:
@@ -42,37 +43,45 @@ def _skilled(request: Request, _index: int) -> str:
     return "A answers it. [[A]]" if a == f"About {prompt}" else "B answers it. [[B]]"
 
 
-class Stand:
-    """Stand-ins for the model-heavy steps, recording what ran."""
+class Stand(RoundModels):
+    """The run's models with the heavy steps replaced: FakeBackend judges chosen by what the GGUF stand-in file
+    says, training that records the traces it was given, and writing that notes where a judge came from."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail_training_round: int | None = None) -> None:
+    def __init__(self, fail_training_round: int | None = None, always: str | None = None) -> None:
+        super().__init__(load_settings())
         self.trained: list[tuple[int, list[str]]] = []
         self.opened: list[str] = []
         self.fail = fail_training_round
-        monkeypatch.setattr(rounds, "cached_backend", self.backend)
-        monkeypatch.setattr(rounds, "_train_round", self.train_round)
-        monkeypatch.setattr(rounds, "write_compared", lambda _s, model, target, adapter=None: target.write_text(
-            f"from {adapter}" if adapter else f"start {model}"))
+        self.always = always  # a judge that gives this reply to everything
 
-    def backend(self, _settings: object, ref: str, backends: dict[str, Backend]) -> Backend:
-        if ref not in backends:
+    def model(self, ref: str) -> Backend:
+        if ref not in self._open:
             self.opened.append(ref)
             text = Path(ref).read_text() if Path(ref).is_file() else ref
-            backends[ref] = FakeBackend(_teacher if ref == "teacher" else _biased if text.startswith("start")
-                                        else _skilled, model_id=ref)
-        return backends[ref]
+            if self.always and ref != "teacher":
+                self._open[ref] = FakeBackend(lambda _r, _i: self.always or "", model_id=ref)
+            else:
+                self._open[ref] = FakeBackend(_teacher if ref == "teacher" else _biased if text.startswith("start")
+                                              else _skilled, model_id=ref)
+        return self._open[ref]
 
-    def train_round(self, _settings: object, folder: Path, start: str, number: int, _echo: object,
-                    _bar: object) -> Path:
-        assert start == "smollm2-135m-instruct"  # every round trains from the starting judge
+    def write(self, model: str, target: Path, adapter: Path | None = None) -> Path:
+        target.write_text(f"from {adapter}" if adapter else f"start {model}")
+        return target
+
+    def train(self, _settings: object, options: TrainOptions, _echo: object, _progress: object) -> TrainResult:
+        assert options.model == "smollm2-135m-instruct"  # every round trains from the starting judge
+        assert [p.name for p in options.phase_configs] == ["judge"] and options.skills_data is not None
+        folder = options.skills_data.parent
+        number = int(folder.name.split("-")[1])
         if number == self.fail:
             self.fail = None
             raise KeyboardInterrupt
-        lines = (folder / "traces.jsonl").read_text().splitlines()
+        lines = options.skills_data.read_text().splitlines()
         self.trained.append((number, [json.loads(line)["messages"][-1]["content"] for line in lines]))
         adapter = folder / "train" / "run" / "adapter"
         adapter.mkdir(parents=True)
-        return adapter
+        return TrainResult(adapter.parent, adapter, {})
 
 
 def _files(tmp_path: Path, count: int = 10) -> tuple[Path, Path]:
@@ -85,11 +94,11 @@ def _files(tmp_path: Path, count: int = 10) -> tuple[Path, Path]:
 
 
 def test_rounds_sample_with_the_latest_judge_train_from_the_start_and_select_the_best(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    stand = Stand(monkeypatch)
+        tmp_path: Path) -> None:
+    stand = Stand()
     instructions, heldout = _files(tmp_path)
     options = JudgeTrainOptions(instructions, iterations=2, samples=4, teacher="teacher", heldout=heldout)
-    result = train_judge(load_settings(), options, echo=lambda _line: None)
+    result = train_judge(load_settings(), options, echo=lambda _line: None, models=stand)
 
     assert [(r["round"], r["accuracy"], r["consistent"]) for r in result.rounds] == [(0, 0.5, 0.0), (1, 1.0, 1.0),
                                                                                       (2, 1.0, 1.0)]
@@ -109,38 +118,28 @@ def test_rounds_sample_with_the_latest_judge_train_from_the_start_and_select_the
     assert json.loads((result.run_dir / "run.json").read_text())["status"] == "finished"
 
 
-def test_a_killed_run_resumes_without_redoing_finished_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    stand = Stand(monkeypatch, fail_training_round=2)
+def test_a_killed_run_resumes_without_redoing_finished_steps(tmp_path: Path) -> None:
+    stand = Stand(fail_training_round=2)
     instructions, heldout = _files(tmp_path)
     options = JudgeTrainOptions(instructions, iterations=2, samples=4, teacher="teacher", heldout=heldout)
     with pytest.raises(KeyboardInterrupt):
-        train_judge(load_settings(), options, echo=lambda _line: None)
+        train_judge(load_settings(), options, echo=lambda _line: None, models=stand)
     [run_dir] = load_settings().judges_path.iterdir()
     assert (run_dir / "round-2" / "verdicts.json").is_file() and not (run_dir / "round-2" / "eval.json").exists()
     stand.opened.clear()
-    result = train_judge(load_settings(), JudgeTrainOptions(resume=run_dir.name), echo=lambda _line: None)
+    result = train_judge(load_settings(), JudgeTrainOptions(resume=run_dir.name), echo=lambda _line: None,
+                         models=stand)
     assert [number for number, _ in stand.trained] == [1, 2]  # round 1 trained once, before the kill
     assert "teacher" not in stand.opened  # pairs and round 2's verdicts came from disk
     assert [r["round"] for r in result.rounds] == [0, 1, 2]
 
 
 def test_a_judge_that_never_picks_both_positions_stops_with_a_clear_message(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    Stand(monkeypatch)
-    monkeypatch.setattr(rounds, "write_compared",
-                        lambda _s, _m, target, adapter=None: None if adapter else target.write_text("always"))
+        tmp_path: Path) -> None:
     instructions, heldout = _files(tmp_path)
-    original = rounds.cached_backend
-
-    def always_a(settings: object, ref: str, backends: dict[str, Backend]) -> Backend:
-        if ref != "teacher":
-            backends.setdefault(ref, FakeBackend(lambda _r, _i: "[[A]]"))
-        return original(settings, ref, backends)
-
-    monkeypatch.setattr(rounds, "cached_backend", always_a)
     options = JudgeTrainOptions(instructions, iterations=1, samples=2, teacher="teacher", heldout=heldout)
     with pytest.raises(SeedlabError, match="round 1: .*raise --samples"):
-        train_judge(load_settings(), options, echo=lambda _line: None)
+        train_judge(load_settings(), options, echo=lambda _line: None, models=Stand(always="[[A]]"))
 
 
 def test_cli_rejects_an_adapter_as_the_starting_judge(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from seedlab.errors import SeedlabError
 from seedlab.sdg._chunk import approximate_tokens, chunk_document, document_facts, document_title
 from seedlab.sdg._stats import BLOCK_ORDER, block_stats, dedupe, main_drop_reason, render_table
 from seedlab.sdg._templates import REQUIRED, Template, load_templates
-from seedlab.sdg._text import (
+from seedlab.text import (
     content_words,
     cue_phrases,
     names,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 from seedlab.sdg._verify import (
-    RATING_SCHEMA,
-    VERDICT_SCHEMA,
     best_sentences,
     check_answer,
     check_context,
@@ -15,10 +13,6 @@ from seedlab.sdg._verify import (
     check_request,
     check_standalone,
     clean,
-    median_rating,
-    parse_rating,
-    parse_verdict,
-    vote,
 )
 
 LONG = " ".join(["word"] * 121)
@@ -84,64 +78,6 @@ def test_check_context(text: str, reason: str | None) -> None:
 ])
 def test_check_answer(answer: str, question: str, finish: str, reason: str | None) -> None:
     assert check_answer(answer, question, finish) == reason
-
-
-def test_schemas_name_their_keys() -> None:
-    assert VERDICT_SCHEMA["required"] == ["verdict"] and "verdict" in VERDICT_SCHEMA["properties"]
-    assert RATING_SCHEMA["required"] == ["rating", "reason"]
-
-
-@pytest.mark.parametrize(("text", "verdict"), [
-    ('{"verdict": 1}', 1),
-    ('{"verdict": 0}', 0),
-    (' {"verdict": 1, "extra": "ok"} ', 1),
-    ("not json", None),
-    ('{"verdict": 1', None),
-    ("", None),
-    ('{"rating": 1}', None),
-    ('{"verdict": 2}', None),
-    ('{"verdict": -1}', None),
-    ('{"verdict": "1"}', None),
-    ('[1]', None),
-    ('"verdict"', None),
-    ("null", None),
-])
-def test_parse_verdict(text: str, verdict: int | None) -> None:
-    assert parse_verdict(text) == verdict
-
-
-@pytest.mark.parametrize(("text", "rating"), [
-    ('{"rating": 3, "reason": " clear and complete "}', (3, "clear and complete")),
-    ('{"rating": 1, "reason": "wrong"}', (1, "wrong")),
-    ('{"rating": 2}', (2, "")),
-    ("not json", None),
-    ('{"rating": 3, "reason": "cut', None),
-    ('{"reason": "no rating"}', None),
-    ('{"rating": 4, "reason": "too high"}', None),
-    ('{"rating": 0, "reason": "too low"}', None),
-    ('{"rating": "3", "reason": "a string"}', None),
-    ("[3]", None),
-])
-def test_parse_rating(text: str, rating: tuple[int, str] | None) -> None:
-    assert parse_rating(text) == rating
-
-
-def test_vote_takes_the_median_of_parseable_votes() -> None:
-    assert vote([1, 1, 0]) == 1
-    assert vote([0, 0, 1]) == 0
-    assert vote([1, None, None]) == 1
-    assert vote([1, None, 0]) == 0  # two votes that disagree: the lower one
-    assert vote([None, None, None]) is None
-    assert vote([]) is None
-
-
-def test_median_rating_takes_the_median_and_a_reason_that_gave_it() -> None:
-    assert median_rating([(3, "great"), (1, "wrong"), (2, "thin")]) == (2, "thin")
-    assert median_rating([(3, "a"), (3, "b"), (1, "c")]) == (3, "a")
-    assert median_rating([None, (1, "wrong"), None]) == (1, "wrong")
-    assert median_rating([(3, "a"), (1, "b")]) == (1, "b")  # the lower middle of an even count
-    assert median_rating([None, None]) is None
-    assert median_rating([]) is None
 
 
 # --- knowledge --------------------------------------------------------------------------------------------------

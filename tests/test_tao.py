@@ -24,8 +24,9 @@ from seedlab.tao._candidates import (
     split_samples,
 )
 from seedlab.tao._scorers import load_scorer, python_parses, schema_scorer, score_response, sql_parses, valid_json
-from seedlab.tao._tune import TuneConfig, dpo_loss, sequence_logps, tune
 from seedlab.tao.examples import json_ab
+from seedlab.train import TuneConfig, tune
+from seedlab.train._losses import dpo_loss, sequence_logps
 
 # --- candidates ----------------------------------------------------------------------------------------------
 
@@ -180,34 +181,29 @@ def test_sequence_logps_sum_the_labelled_tokens_only() -> None:
 
 
 def test_dpo_tuning_prefers_the_chosen_responses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from seedlab.train import _run as train_run
-
-    monkeypatch.setattr(train_run, "_load_model", tiny_loader)
     settings = load_settings()
     settings.config.train.tokens_per_batch = 128
     settings.config.train.max_length = 128
     items = [{"prompt": q, "chosen": a, "rejected": FACTS[(k + 1) % len(FACTS)][1]} for k, (q, a) in enumerate(FACTS)]
     folder = tmp_path / "tune"
     pure = TuneConfig("dpo", 30, 5e-3, 0.5, 0, nll=0.0)  # the preference loss alone, so step one is log 2
-    adapter = tune(settings, "tiny", None, items, folder, pure, lambda _line: None)
+    adapter = tune(settings, "tiny", None, items, folder, pure, lambda _line: None, loader=tiny_loader)
     assert (adapter / "adapter_config.json").is_file()
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["loss"] == pytest.approx(math.log(2), abs=1e-3)  # the policy starts as the reference
     assert rows[-1]["loss"] < 0.3
     # the reference log-probs were cached for resume, and a second call finds the finished adapter
     assert (folder / "reference.json").is_file()
-    assert tune(settings, "tiny", None, items, folder, pure, print) == adapter
+    assert tune(settings, "tiny", None, items, folder, pure, print, loader=tiny_loader) == adapter
 
 
 def test_rft_tuning_learns_the_best_responses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from seedlab.train import _run as train_run
-
-    monkeypatch.setattr(train_run, "_load_model", tiny_loader)
     settings = load_settings()
     settings.config.train.tokens_per_batch = 128
     items = [{"prompt": q, "response": a} for q, a in FACTS]
     folder = tmp_path / "new" / "tune"  # not there yet
-    adapter = tune(settings, "tiny", None, items, folder, TuneConfig("rft", 20, 1e-2, 0.1, 0), lambda _line: None)
+    adapter = tune(settings, "tiny", None, items, folder, TuneConfig("rft", 20, 1e-2, 0.1, 0), lambda _line: None,
+                   loader=tiny_loader)
     assert (adapter / "adapter_config.json").is_file()
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["loss"] < rows[0]["loss"] / 2

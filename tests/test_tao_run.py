@@ -12,8 +12,8 @@ import pytest
 from seedlab.backends import Backend, FakeBackend, Request
 from seedlab.config import load_settings
 from seedlab.errors import SeedlabError
+from seedlab.rounds import RoundModels
 from seedlab.tao import TaoOptions, render_report, run_tao
-from seedlab.tao import _run as tao_run
 
 
 def _start(request: Request, _index: int) -> str:
@@ -27,26 +27,30 @@ def _tuned(request: Request, _index: int) -> str:
     return "Some prose." if request.temperature >= 1.0 else '{"a": "x", "b": "y"}'
 
 
-class Stand:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail_round: int | None = None) -> None:
+class Stand(RoundModels):
+    """The run's models with the heavy steps replaced: FakeBackend policies chosen by what the GGUF stand-in file
+    says, and tuning that records what it was given."""
+
+    def __init__(self, fail_round: int | None = None, written: str | None = None) -> None:
+        super().__init__(load_settings())
         self.opened: list[str] = []
         self.tuned: list[tuple[int, Path | None, list[dict[str, Any]], str]] = []
         self.fail = fail_round
-        monkeypatch.setattr(tao_run, "cached_backend", self.backend)
-        monkeypatch.setattr(tao_run, "tune", self.tune)
-        monkeypatch.setattr(tao_run, "write_compared", lambda _s, _m, target, adapter=None: target.write_text(
-            str(adapter) if adapter else "start"))
+        self.written = written  # what every policy file says (default: "start", or the adapter it came from)
 
-    def backend(self, _settings: object, ref: str, backends: dict[str, Backend], judge: bool = False) -> Backend:
-        key = ("judge:" if judge else "") + ref
-        if key not in backends:
-            self.opened.append(key)
+    def model(self, ref: str) -> Backend:
+        if ref not in self._open:
+            self.opened.append(ref)
             start = Path(ref).is_file() and Path(ref).read_text() == "start"
-            backends[key] = FakeBackend(_start if start else _tuned, model_id=ref)
-        return backends[key]
+            self._open[ref] = FakeBackend(_start if start else _tuned, model_id=ref)
+        return self._open[ref]
 
-    def tune(self, _settings: object, _model: str, start_adapter: Path | None, items: list[dict[str, Any]],
-             folder: Path, config: Any, _echo: object, _progress: object) -> Path:
+    def write(self, model: str, target: Path, adapter: Path | None = None) -> Path:
+        target.write_text(self.written or (str(adapter) if adapter else "start"))
+        return target
+
+    def tune(self, _model: str, start_adapter: Path | None, items: list[dict[str, Any]], folder: Path,
+             config: Any, _echo: object, _progress: object) -> Path:
         number = int(folder.parent.name.split("-")[1])
         if number == self.fail:
             self.fail = None
@@ -64,11 +68,10 @@ def _prompts(tmp_path: Path, count: int = 10) -> Path:
     return path
 
 
-def test_rounds_tune_from_the_last_policy_and_report_against_the_start(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    stand = Stand(monkeypatch)
+def test_rounds_tune_from_the_last_policy_and_report_against_the_start(tmp_path: Path) -> None:
+    stand = Stand()
     options = TaoOptions(_prompts(tmp_path), scorers=("seedlab.tao.examples:json_ab",), samples=5, rounds=2)
-    result = run_tao(load_settings(), options, echo=lambda _line: None)
+    result = run_tao(load_settings(), options, echo=lambda _line: None, models=stand)
     split = json.loads((result.run_dir / "prompts.json").read_text())
     assert len(split["heldout"]) == 2 and len(split["train"]) == 8  # 10 distinct prompts, a fifth held out
     assert [r["round"] for r in result.rounds] == [0, 1, 2]
@@ -85,27 +88,25 @@ def test_rounds_tune_from_the_last_policy_and_report_against_the_start(tmp_path:
     assert (result.run_dir / "chart.png").stat().st_size > 0
 
 
-def test_a_killed_run_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    stand = Stand(monkeypatch, fail_round=1)
+def test_a_killed_run_resumes_where_it_stopped(tmp_path: Path) -> None:
+    stand = Stand(fail_round=1)
     options = TaoOptions(_prompts(tmp_path), scorers=("json",), samples=3, rounds=1, method="rft")
     with pytest.raises(KeyboardInterrupt):
-        run_tao(load_settings(), options, echo=lambda _line: None)
+        run_tao(load_settings(), options, echo=lambda _line: None, models=stand)
     [run_dir] = load_settings().tao_path.iterdir()
     assert (run_dir / "round-1" / "candidates.json").is_file()
     stand.opened.clear()
-    result = run_tao(load_settings(), TaoOptions(resume=run_dir.name), echo=lambda _line: None)
+    result = run_tao(load_settings(), TaoOptions(resume=run_dir.name), echo=lambda _line: None, models=stand)
     assert [number for number, *_ in stand.tuned] == [1]
     assert all(set(item) == {"prompt", "response"} for item in stand.tuned[0][2])  # rft: best responses only
     assert str(run_dir / "round-0" / "policy.gguf") not in stand.opened  # candidates came from disk
     assert result.rounds[-1]["round"] == 1
 
 
-def test_no_margin_anywhere_stops_with_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    Stand(monkeypatch)
-    monkeypatch.setattr(tao_run, "write_compared", lambda _s, _m, target, adapter=None: target.write_text("same"))
+def test_no_margin_anywhere_stops_with_a_clear_message(tmp_path: Path) -> None:
     options = TaoOptions(_prompts(tmp_path), scorers=("json",), samples=3, rounds=1)
     with pytest.raises(SeedlabError, match="round 1: no prompt's candidates differ"):
-        run_tao(load_settings(), options, echo=lambda _line: None)
+        run_tao(load_settings(), options, echo=lambda _line: None, models=Stand(written="same"))
 
 
 def test_a_bad_scorer_fails_before_any_run_folder(tmp_path: Path) -> None:

@@ -162,22 +162,15 @@ def test_missing_data_or_run_is_a_clear_error() -> None:
     assert result.exit_code == 1 and "no data run 'nope'" in result.output
 
 
-def test_resume_mid_phase_repeats_no_metric_and_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import seedlab.train._loop as loop
-
+def test_resume_mid_phase_repeats_no_metric_and_matches(tmp_path: Path) -> None:
     settings, options, unbroken = unbroken_run(tmp_path)
-    real_collate, calls = loop.collate, []
 
-    def crashing_collate(*args: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 8:  # mid-phase, after the checkpoint at step 5
+    def crash_after_step_7(row: dict[str, Any]) -> None:
+        if row["step"] == 7:  # mid-phase, after the checkpoint at step 5 and step 7's metrics line
             raise Interrupt
-        return real_collate(*args)
 
-    monkeypatch.setattr(loop, "collate", crashing_collate)
     with pytest.raises(Interrupt):
-        train(settings, options, lambda _: None, tiny_loader)
-    monkeypatch.setattr(loop, "collate", real_collate)
+        train(settings, options, lambda _: None, tiny_loader, progress=crash_after_step_7)
     run = next((tmp_path / "other").iterdir())
     assert (run / "phase-knowledge" / "step-000005").is_dir()
     resumed = train(settings, TrainOptions(resume=run.name), lambda _: None, tiny_loader)
@@ -186,11 +179,8 @@ def test_resume_mid_phase_repeats_no_metric_and_matches(tmp_path: Path, monkeypa
     assert len(keys) == len(set(keys)) and len(keys) == sum(p["steps"] for p in unbroken.phases.values())
 
 
-def test_too_long_max_length_and_out_of_memory_name_the_setting(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_too_long_max_length_and_out_of_memory_name_the_setting(tmp_path: Path) -> None:
     import torch
-
-    import seedlab.train._run as run
 
     settings = load_settings()
     fast_phases(settings, epochs=1)
@@ -201,12 +191,11 @@ def test_too_long_max_length_and_out_of_memory_name_the_setting(tmp_path: Path,
         train(settings, options, lambda _: None, tiny_loader)
     settings.config.train.max_length = 128
 
-    def out_of_memory(*args: Any) -> Any:
+    def out_of_memory(_row: dict[str, Any]) -> None:  # a step's row arrives while the phase runs
         raise torch.OutOfMemoryError("CUDA out of memory")
 
-    monkeypatch.setattr(run, "run_phase", out_of_memory)
     with pytest.raises(SeedlabError, match="out of memory with train.tokens_per_batch=64 .* lower them"):
-        train(settings, options, lambda _: None, tiny_loader)
+        train(settings, options, lambda _: None, tiny_loader, progress=out_of_memory)
 
 
 def test_replay_mix_takes_the_asked_share_and_marks_it() -> None:
@@ -238,7 +227,7 @@ def test_next_token_loss_equals_the_models_own_loss_and_gradients() -> None:
     import torch
 
     from seedlab.train._data import collate
-    from seedlab.train._loop import next_token_loss
+    from seedlab.train._losses import next_token_loss
 
     model, tokenizer = tiny_loader("tiny")
     samples = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}],
@@ -254,3 +243,12 @@ def test_next_token_loss_equals_the_models_own_loss_and_gradients() -> None:
     theirs.backward()
     assert float(ours) == pytest.approx(float(theirs), rel=1e-5)
     assert torch.allclose(ours_grad, model.model.layers[0].mlp.up_proj.weight.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_a_precision_the_trainer_does_not_know_is_a_clear_error(tmp_path: Path) -> None:
+    settings = load_settings()
+    fast_phases(settings, epochs=1)
+    settings.config.train.precision = "fp16"
+    data = write_samples(tmp_path / "k.jsonl")
+    with pytest.raises(SeedlabError, match="train.precision='fp16': choose auto, fp32 or bf16"):
+        train(settings, TrainOptions(knowledge_data=data, skills_data=data), lambda _: None, tiny_loader)

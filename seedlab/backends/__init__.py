@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from seedlab.backends._convert import hf_copy
 from seedlab.backends._fake import FakeBackend
+from seedlab.backends._hf import pad_token_id
 from seedlab.backends._models import (
     DEFAULT_MODEL,
     REGISTRY,
@@ -13,6 +15,7 @@ from seedlab.backends._models import (
     check_gguf,
     download_model,
     file_sha256,
+    list_models,
     resolve_model,
 )
 from seedlab.backends._types import Backend, Message, Request, Result
@@ -20,8 +23,8 @@ from seedlab.config import Settings
 
 __all__ = [
     "DEFAULT_MODEL", "REGISTRY", "Backend", "FakeBackend", "Message", "ModelError", "ModelRef", "Request", "Result",
-    "cached_backend", "check_gguf", "download_model", "file_sha256", "judge_ref", "make_backend", "make_judge",
-    "resolve_model",
+    "cached_backend", "check_gguf", "download_model", "file_sha256", "hf_copy", "is_adapter", "list_models",
+    "make_backend", "pad_token_id", "resolve_model",
 ]
 
 
@@ -40,12 +43,11 @@ def make_backend(settings: Settings, model: str | None = None, endpoint_url: str
                              endpoint.timeout_s, endpoint.max_retries)
     ref = resolve_model(model or settings.config.model.default, settings.models_path)
     peft_adapter = adapter is not None and adapter.is_dir()
-    if peft_adapter and not (adapter / "adapter_config.json").is_file():  # type: ignore[operator]
+    if peft_adapter and not is_adapter(adapter):
         raise ModelError(f"{adapter} is a folder without adapter_config.json; give a `model train` adapter")
     if ref.format == "hf" or peft_adapter or hf:
         if adapter is not None and not peft_adapter:
             raise ModelError(f"{adapter}: a Hugging Face model takes a PEFT adapter folder, not a GGUF file")
-        from seedlab.backends._convert import hf_copy
         from seedlab.backends._hf import TransformersBackend
 
         # A PEFT adapter trains on Hugging Face weights, so a GGUF base runs from its cached HF copy.
@@ -59,27 +61,14 @@ def make_backend(settings: Settings, model: str | None = None, endpoint_url: str
                            slots=llama.slots, adapter=adapter)
 
 
-def judge_ref(settings: Settings, given: str | None = None) -> str:
-    """The judge every judging step uses: `given` (--judge), else eval.judge, else the SDG teacher."""
-    return given or settings.config.eval.judge or settings.config.sdg.teacher
+def cached_backend(settings: Settings, ref: str, cache: dict[str, Backend]) -> Backend:
+    """One loaded model per reference, kept in `cache` while a run needs it; the run closes what it holds."""
+    if ref not in cache:
+        cache[ref] = make_backend(settings, ref)
+    return cache[ref]
 
 
-def make_judge(settings: Settings, given: str | None = None) -> Backend:
-    """The judge's backend: a model (registry name, a .gguf such as `judge train`'s judge.gguf, a HF folder).
+def is_adapter(path: str | Path | None) -> bool:
+    """Whether `path` is a PEFT adapter folder (what `model train` writes), not a model."""
+    return path is not None and (Path(path) / "adapter_config.json").is_file()
 
-    Judges answer in JSON under constrained decoding, which runs on llama.cpp: a PEFT adapter must be merged
-    into a GGUF first (`seedlab model convert`)."""
-    ref = judge_ref(settings, given)
-    if (Path(ref) / "adapter_config.json").is_file():
-        raise ModelError(f"judge {ref} is a PEFT adapter; judges need a GGUF model for constrained verdicts: run "
-                         f"`seedlab model convert {ref}` and name the .gguf it writes")
-    return make_backend(settings, ref)
-
-
-def cached_backend(settings: Settings, ref: str, cache: dict[str, Backend], judge: bool = False) -> Backend:
-    """One loaded model per reference (as a judge apart from as a plain model), kept in `cache` while a run needs
-    it; the run closes what it holds at its end."""
-    key = ("judge:" if judge else "") + ref
-    if key not in cache:
-        cache[key] = make_judge(settings, ref) if judge else make_backend(settings, ref)
-    return cache[key]

@@ -13,6 +13,11 @@ from seedlab.backends._types import Request, Result
 BATCH = 16  # greedy requests generated together
 
 
+def pad_token_id(tokenizer: Any) -> int:
+    """The id a Hugging Face tokenizer pads with: its pad token, else end-of-sequence (many chat models lack one)."""
+    return int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+
+
 def _batchable(request: Request) -> bool:
     return (request.messages is not None and request.n == 1 and request.temperature == 0 and not request.stop
             and request.json_schema is None)
@@ -41,8 +46,7 @@ class TransformersBackend:
             self.model_id = f"{self.model_id}+{adapter.name}"
         self._model.eval()
         self._lock = threading.Lock()
-        self._pad_id = self._tokenizer.pad_token_id if self._tokenizer.pad_token_id is not None \
-            else self._tokenizer.eos_token_id
+        self._pad_id = pad_token_id(self._tokenizer)
 
     def complete(self, requests: Sequence[Request]) -> list[Result]:
         results: dict[int, Result] = {}

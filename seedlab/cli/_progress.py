@@ -6,6 +6,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from seedlab.runs import Progress
+
 
 @contextlib.contextmanager
 def _bars(*extra: Any, disable: bool = False) -> Iterator[Any]:
@@ -18,7 +20,7 @@ def _bars(*extra: Any, disable: bool = False) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def leaf_bars(disable: bool = False) -> Iterator[Callable[[str, int, int], None]]:
+def leaf_bars(disable: bool = False) -> Iterator[Progress]:
     """`progress(leaf, done, total)` for `seedlab.sdg.generate`."""
     with _bars(disable=disable) as bars:
         tasks: dict[str, Any] = {}

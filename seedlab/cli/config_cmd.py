@@ -34,5 +34,5 @@ def config_show() -> None:
     click.echo(f"# from: {source}")
     click.echo(dump_config(settings.config), nl=False)
     click.echo("# resolved paths:")
-    for name in ("taxonomy_path", "datasets_path", "checkpoints_path", "docs_path", "models_path"):
-        click.echo(f"#   {name}: {getattr(settings, name)}")
+    for name, path in settings.resolved_paths().items():
+        click.echo(f"#   {name}: {path}")

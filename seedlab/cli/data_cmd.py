@@ -30,7 +30,8 @@ def generate(taxonomy_base: str | None, scale: int | None, pipeline: str | None,
     from seedlab.config import load_settings
     from seedlab.sdg import GenerateOptions, generate, render_table
 
-    options = GenerateOptions(taxonomy_base, scale, pipeline, workers, teacher, endpoint_url)
+    options = GenerateOptions(taxonomy_base=taxonomy_base, scale=scale, pipeline=pipeline, workers=workers,
+                              teacher=teacher, endpoint_url=endpoint_url)
     with leaf_bars(disable=quiet) as progress:
         result = generate(load_settings(), options, progress=progress)
     if not quiet:

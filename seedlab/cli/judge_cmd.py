@@ -38,7 +38,8 @@ def train_cmd(instructions: Path | None, iterations: int | None, samples: int | 
     from seedlab.judge import JudgeTrainOptions, chance_line, render_rounds, train_judge
 
     settings = load_settings()
-    options = JudgeTrainOptions(instructions, iterations, samples, judge_ref, teacher, heldout, resume)
+    options = JudgeTrainOptions(instructions=instructions, iterations=iterations, samples=samples, judge=judge_ref,
+                                teacher=teacher, heldout=heldout, resume=resume)
     with leaf_bars() as progress:
         result = train_judge(settings, options, click.echo, progress)
     click.echo(render_rounds(result.rounds, result.best))
@@ -60,21 +61,13 @@ def train_cmd(instructions: Path | None, iterations: int | None, samples: int | 
 def evaluate_cmd(judge_ref: str | None, pairs: Path) -> None:
     """Accuracy on labelled pairs, each asked in both orders; also the share of position-consistent pairs and
     of unparseable verdicts."""
-    from seedlab.backends import make_judge
     from seedlab.config import load_settings
     from seedlab.judge import chance_line, evaluate_judge, load_pairs, score_line
+    from seedlab.judge.judging import open_judge
 
     settings = load_settings()
     loaded = load_pairs(pairs)
-    if judge_ref and (Path(judge_ref) / "adapter_config.json").is_file():
-        from seedlab.train import convert
-
-        adapter = Path(judge_ref)
-        judge_ref = str(adapter.parent / f"{adapter.name}-merged-q8_0.gguf")
-        if not Path(judge_ref).is_file():
-            click.echo(f"merging {adapter} into {judge_ref} (judges decode constrained verdicts on llama.cpp)")
-            convert(settings, adapter, "gguf", "q8_0", output=Path(judge_ref))
-    backend = make_judge(settings, judge_ref)
+    backend = open_judge(settings, judge_ref, click.echo)
     try:
         click.echo(f"judge {backend.model_id}: {len(loaded)} pairs, each in both orders")
         score = evaluate_judge(backend, loaded)

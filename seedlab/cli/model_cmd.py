@@ -17,13 +17,13 @@ ADAPTER = click.option("--adapter", type=click.Path(exists=True, path_type=Path)
 
 @click.group()
 def model() -> None:
-    """List, download, chat with and serve models."""
+    """List, download, chat with, serve, train, convert and evaluate models."""
 
 
 @model.command("list")
 def list_cmd() -> None:
     """Show the registry: format, size, sha256 prefix and whether the Hugging Face copy is cached."""
-    from seedlab.backends._models import list_models
+    from seedlab.backends import list_models
     from seedlab.config import load_settings
 
     settings = load_settings()
@@ -120,28 +120,30 @@ def serve(model: str | None, adapter: Path | None, host: str | None, port: int |
               help="A skills .jsonl file instead of the run's.")
 @click.option("--replay-data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Extra samples (e.g. a community skills set) mixed into the skills phase.")
-@click.option("--replay-ratio", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
-              help="Share of the skills phase taken by --replay-data samples.")
+@click.option("--replay-ratio", type=click.FloatRange(0, 1, max_open=True),
+              help="Share of the skills phase taken by --replay-data samples (default: train.replay_ratio).")
 @click.option("--phases", type=click.Choice(["all", "skills"]), help="skills skips the knowledge phase.")
 @click.option("--max-steps", type=click.IntRange(1), help="Stop each phase after this many optimiser steps.")
 @click.option("--full", is_flag=True, help="Tune every weight instead of a LoRA adapter (needs ~4x the memory).")
 @MODEL
 @click.option("--resume", help="Continue a training run (its id or folder) where it stopped.")
 def train_cmd(data: str | None, knowledge_data: Path | None, skills_data: Path | None, replay_data: Path | None,
-              replay_ratio: float, phases: str | None, max_steps: int | None, full: bool, model: str | None,
+              replay_ratio: float | None, phases: str | None, max_steps: int | None, full: bool, model: str | None,
               resume: str | None) -> None:
     """Tune a LoRA adapter: knowledge first, then skills (which replay knowledge); phases come from config.
 
     Runs the same under `torchrun --nproc_per_node N -m seedlab model train ...` (DDP; gloo on CPU)."""
+    from seedlab.backends import is_adapter
     from seedlab.config import load_settings
     from seedlab.train import TrainOptions, train
 
-    options = TrainOptions(data, knowledge_data, skills_data, phases, max_steps, model, resume, replay_data,
-                           replay_ratio, full)
+    options = TrainOptions(data=data, knowledge_data=knowledge_data, skills_data=skills_data, phases=phases,
+                           max_steps=max_steps, model=model, resume=resume, replay_data=replay_data,
+                           replay_ratio=replay_ratio, full=full)
     with step_bars() as progress:
         result = train(load_settings(), options, click.echo, progress=progress)
     if result.main:
-        use = "--adapter" if (result.adapter / "adapter_config.json").is_file() else "--model"
+        use = "--adapter" if is_adapter(result.adapter) else "--model"
         click.echo(f"trained: {result.adapter} (loss curve {result.run_dir / 'loss.png'}); "
                    f"next: seedlab model chat {use} {result.adapter} -q \"...\"")
 
@@ -180,7 +182,8 @@ def evaluate_cmd(candidate: str, base: str | None, benchmarks: tuple[str, ...], 
     from seedlab.config import load_settings
     from seedlab.eval import BENCHMARKS, EvaluateOptions, evaluate, render_table, uplift_line
 
-    options = EvaluateOptions(candidate, base, benchmarks or BENCHMARKS, taxonomy_base, questions, judge)
+    options = EvaluateOptions(candidate=candidate, base=base, benchmarks=benchmarks or BENCHMARKS,
+                              taxonomy_base=taxonomy_base, questions=questions, judge=judge)
     report = evaluate(load_settings(), options, click.echo)
     click.echo(render_table(report.rows))
     click.echo(f"report: {report.run_dir / 'report.json'}; chart: {report.chart}")

@@ -39,7 +39,8 @@ def run_cmd(prompts: Path | None, from_log: bool, scorers: tuple[str, ...], samp
     from seedlab.tao import TaoOptions, render_report, run_tao
 
     settings = load_settings()
-    options = TaoOptions(prompts, from_log, scorers, samples, rounds, method, model, judge_ref, resume)
+    options = TaoOptions(prompts=prompts, from_log=from_log, scorers=scorers, samples=samples, rounds=rounds,
+                         method=method, model=model, judge=judge_ref, resume=resume)
     with leaf_bars() as progress:
         result = run_tao(settings, options, click.echo, progress)
     click.echo(f"report: {result.run_dir / 'report.json'}, chart: {result.run_dir / 'chart.png'}")

@@ -14,9 +14,9 @@ from seedlab.backends import Backend, Request
 from seedlab.charts import chart
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
-from seedlab.eval._judge import judge_pairs, rate_against_reference
 from seedlab.eval._score import key_fact_score, key_facts, token_f1
 from seedlab.fsutil import new_run_dir, read_jsonl_rows, write_text_atomic
+from seedlab.judge.judging import judge_pairs, open_judge, rate_against_reference
 
 BENCHMARKS = ("knowledge-branch", "skills-branch")
 CHANGE = 0.05  # a leaf counts as improved or regressed when its score moves by at least 5 points
@@ -276,18 +276,18 @@ def _chart(rows: list[dict[str, Any]], target: Path) -> None:
 def _opener(settings: Settings, options: EvaluateOptions) -> Opener:
     """Backends for each role. A PEFT adapter runs on transformers, so its base runs there too: both answer
     with the same weights and numerics, and only the adapter differs."""
-    from seedlab.backends import make_backend, make_judge, resolve_model
+    from seedlab.backends import is_adapter, make_backend, resolve_model
 
     base = options.base or settings.config.model.default
     candidate = Path(options.candidate)
-    adapter = candidate if (candidate / "adapter_config.json").is_file() else None
+    adapter = candidate if is_adapter(candidate) else None
     for reference in (base, options.judge) if adapter else (base, options.candidate, options.judge):
-        if reference and not (Path(reference) / "adapter_config.json").is_file():
+        if reference and not is_adapter(reference):
             resolve_model(reference, settings.models_path)  # a wrong name fails now, not after minutes of answers
 
     def open_backend(role: str) -> Backend:
         if role == "judge":
-            return make_judge(settings, options.judge)
+            return open_judge(settings, options.judge)
         if adapter is not None:
             return make_backend(settings, base, adapter=adapter if role == "candidate" else None, hf=True)
         return make_backend(settings, base if role == "base" else options.candidate)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from seedlab.sdg._text import STOPWORDS, names, numbers, words
+from seedlab.text import STOPWORDS, names, numbers, words
 
 
 def token_f1(answer: str, reference: str) -> float:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seedlab.backends import Backend
-from seedlab.eval._judge import pair_request, parse_pair_verdict
 from seedlab.fsutil import read_jsonl_rows
+from seedlab.judge.judging import pair_request, parse_pair_verdict
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from seedlab.backends import Backend, Request
-from seedlab.eval._judge import cut_at_verdict, pair_messages, pair_request, parse_pair_verdict
-from seedlab.sdg._text import content_words, words
+from seedlab.judge.judging import cut_at_verdict, pair_messages, pair_request, parse_pair_verdict
+from seedlab.text import content_words, words
 
 # The modified instruction x' is asked as a plain few-shot completion: a small chat model continues the pattern far
 # more often than it follows an instruction to rewrite (on the held-out instructions, 34 of 64 usable at the first

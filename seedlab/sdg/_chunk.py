@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from seedlab.sdg._text import PRONOUN_START, split_sentences
+from seedlab.text import PRONOUN_START, split_sentences
 
 TokenCounter = Callable[[str], int]
 

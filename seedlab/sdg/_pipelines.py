@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seedlab.backends import Backend
+from seedlab.judge import judging
 from seedlab.sdg import _verify as verify
 from seedlab.sdg._chunk import Fact
 from seedlab.sdg._templates import TemplateSet
@@ -79,105 +80,150 @@ def _sample(job: LeafJob, messages: list[dict[str, str]], extra: dict[str, Any])
 # --- skills ----------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Item:
+    """One candidate on its way through a skill unit."""
+
+    candidate: _Candidate
+    context: str | None  # grounded skills only
+    request: str = ""
+    answer: str = ""
+    judge: dict[str, Any] | None = None  # the judges' verdict and rating (full pipeline)
+
+
+@dataclass
+class _SkillUnit:
+    """What every step of one skill unit reads, and the records of the candidates it dropped."""
+
+    job: LeafJob
+    uid: str
+    anchor: int  # the seed example the unit's few-shot examples start from
+    shots: list[Any]
+    seed: int
+    per_call: int
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def leaf(self) -> SkillLeaf:
+        assert isinstance(self.job.leaf, SkillLeaf)
+        return self.job.leaf
+
+    @property
+    def task(self) -> str:
+        return self.leaf.task_description
+
+    def keep(self, item: _Item, block: str, reason: str | None) -> bool:
+        return item.candidate.check(block, reason, self.records)
+
+
+SkillStep = Callable[[_SkillUnit, list[_Item]], list[_Item]]
+
+
+def _write_requests(unit: _SkillUnit, _items: list[_Item]) -> list[_Item]:
+    """New requests from few-shot seeds; grounded skills first get new contexts, then one request about each."""
+    job, task = unit.job, unit.task
+    if unit.leaf.kind != "grounded_skill":
+        request = job.templates["skill_question"].completion([{"question": s.question} for s in unit.shots],
+                                                             {"task": task}, unit.per_call, unit.seed)
+        texts = job.teacher.complete([request])[0].texts
+        return [_Item(_Candidate(f"{unit.uid}.{j}"), None, verify.clean(t)) for j, t in enumerate(texts)]
+    seed_contexts = [s.context or "" for s in unit.leaf.seeds]
+    ctx_request = job.templates["context"].completion([{"context": s.context or ""} for s in unit.shots],
+                                                      {"task": task}, unit.per_call, unit.seed)
+    items = []
+    for j, text in enumerate(job.teacher.complete([ctx_request])[0].texts):
+        item = _Item(_Candidate(f"{unit.uid}.{j}"), verify.clean(text))
+        if unit.keep(item, "contexts", verify.check_context(item.context or "", seed_contexts)):
+            items.append(item)
+    template = job.templates["grounded_question"]
+    shown = [{"context": s.context or "", "question": s.question} for s in unit.shots]
+    asks = [template.completion(shown, {"task": task, "context": i.context or ""}, 1, unit.seed + 1) for i in items]
+    for item, result in zip(items, job.teacher.complete(asks) if asks else [], strict=True):
+        item.request = verify.clean(result.texts[0])
+    return items
+
+
+def _check_requests(unit: _SkillUnit, items: list[_Item]) -> list[_Item]:
+    """Requests that are present, short enough, label-free and no copy of a seed (grounded ones may repeat)."""
+    seeds = [] if unit.leaf.kind == "grounded_skill" else [s.question for s in unit.leaf.seeds]
+    return [i for i in items if unit.keep(i, "questions", verify.check_request(i.request, seeds))]
+
+
+def _judge_requests(unit: _SkillUnit, items: list[_Item]) -> list[_Item]:
+    """The judge's 0/1 verdict on each request, the median of JUDGE_VOTES samples."""
+    template = unit.job.templates["question_judge"]
+    requests = [template.chat([], {"task": unit.task, "question": _user_turn(i.context, i.request)}, JUDGE_VOTES,
+                              unit.seed + 2, judging.VERDICT_SCHEMA) for i in items]
+    results = unit.job.judging.complete(requests) if requests else []
+    kept = []
+    for item, result in zip(items, results, strict=True):
+        verdict = judging.vote([judging.parse_verdict(t) for t in result.texts])
+        reason = "judge_unparseable" if verdict is None else "judge_rejected" if verdict == 0 else None
+        if unit.keep(item, "question_judge", reason):
+            item.judge = {"question_verdict": 1}
+            kept.append(item)
+    return kept
+
+
+def _answer(unit: _SkillUnit, items: list[_Item]) -> list[_Item]:
+    """The teacher answers each request in the style of the seed answers; cut-off or echoed answers drop."""
+    template = unit.job.templates["answer"]
+    examples = [(_user_turn(s.context, s.question), s.answer) for s in unit.leaf.seeds[:5]]
+    requests = [template.chat(examples, {"task": unit.task, "question": _user_turn(i.context, i.request)}, 1,
+                              unit.seed + 3) for i in items]
+    kept = []
+    for item, result in zip(items, unit.job.teacher.complete(requests) if requests else [], strict=True):
+        item.answer = verify.clean(result.texts[0])
+        finish = (result.finish_reasons or [""])[0]
+        if unit.keep(item, "answers", verify.check_answer(item.answer, item.request, finish)):
+            kept.append(item)
+    return kept
+
+
+def _rate_answers(unit: _SkillUnit, items: list[_Item]) -> list[_Item]:
+    """The judge's 1-3 rating of each pair, the median of JUDGE_VOTES samples; below the threshold drops."""
+    template = unit.job.templates["pair_judge"]
+    requests = [template.chat([], {"task": unit.task, "question": _user_turn(i.context, i.request),
+                                   "answer": i.answer}, JUDGE_VOTES, unit.seed + 4, judging.RATING_SCHEMA)
+                for i in items]
+    kept = []
+    for item, result in zip(items, unit.job.judging.complete(requests) if requests else [], strict=True):
+        rating = judging.median_rating([judging.parse_rating(t) for t in result.texts])
+        reason = ("judge_unparseable" if rating is None else
+                  f"rated_{rating[0]}" if rating[0] < unit.job.threshold else None)
+        if unit.keep(item, "pair_judge", reason):
+            assert rating is not None and item.judge is not None
+            item.judge.update(rating=rating[0], reason=rating[1])
+            kept.append(item)
+    return kept
+
+
+# The simple pipeline is the full one without its two judges.
+SKILL_STEPS: dict[str, tuple[SkillStep, ...]] = {
+    "full": (_write_requests, _check_requests, _judge_requests, _answer, _rate_answers),
+    "simple": (_write_requests, _check_requests, _answer),
+}
+
+
 def skill_unit(job: LeafJob, unit: int, per_call: int) -> list[Record]:
-    """One unit of a skill leaf: new requests (and contexts, when grounded) -> judges -> answers -> judge."""
-    leaf = job.leaf
-    assert isinstance(leaf, SkillLeaf)
-    seeds = leaf.seeds
+    """One unit of a skill leaf: the pipeline's steps in order, then a sample from each surviving candidate."""
+    seeds = job.leaf.seeds
     anchor, index = unit % len(seeds), unit // len(seeds)
     uid = f"{job.slug}#s{anchor}#{index}"
     shots = [seeds[(anchor + k) % len(seeds)] for k in range(min(3, len(seeds)))]
-    task = leaf.task_description
-    grounded = leaf.kind == "grounded_skill"
-    seed = unit_seed(job, uid)
-
-    pending: list[tuple[_Candidate, str | None, str]] = []  # candidate, context, request
-    records: list[Record] = []
-    seed_contexts = [s.context or "" for s in seeds]
-    seed_requests = [] if grounded else [s.question for s in seeds]  # grounded requests may repeat
-    if grounded:  # per_call new contexts, one request about each
-        ctx_request = job.templates["context"].completion([{"context": s.context or ""} for s in shots],
-                                                          {"task": task}, per_call, seed)
-        contexts = []
-        for j, text in enumerate(job.teacher.complete([ctx_request])[0].texts):
-            candidate, new_context = _Candidate(f"{uid}.{j}"), verify.clean(text)
-            if not candidate.check("contexts", verify.check_context(new_context, seed_contexts), records):
-                continue
-            contexts.append((candidate, new_context))
-        template = job.templates["grounded_question"]
-        shown = [{"context": s.context or "", "question": s.question} for s in shots]
-        asks = [template.completion(shown, {"task": task, "context": c}, 1, seed + 1) for _, c in contexts]
-        results = job.teacher.complete(asks) if asks else []
-        pending = [(cand, c, verify.clean(r.texts[0])) for (cand, c), r in zip(contexts, results, strict=True)]
-    else:
-        q_request = job.templates["skill_question"].completion([{"question": s.question} for s in shots],
-                                                               {"task": task}, per_call, seed)
-        texts = job.teacher.complete([q_request])[0].texts
-        pending += [(_Candidate(f"{uid}.{j}"), None, verify.clean(t)) for j, t in enumerate(texts)]
-
-    alive: list[tuple[_Candidate, str | None, str]] = []
-    for candidate, context, request in pending:
-        if not candidate.check("questions", verify.check_request(request, seed_requests), records):
-            continue
-        alive.append((candidate, context, request))
-
-    verdicts: list[int | None] = [1] * len(alive)
-    if job.pipeline == "full" and alive:
-        judge = job.templates["question_judge"]
-        requests = [judge.chat([], {"task": task, "question": _user_turn(c, r)}, JUDGE_VOTES, seed + 2,
-                               verify.VERDICT_SCHEMA) for _, c, r in alive]
-        verdicts = [verify.vote([verify.parse_verdict(t) for t in res.texts])
-                    for res in job.judging.complete(requests)]
-    answering = []
-    for (candidate, context, request), verdict in zip(alive, verdicts, strict=True):
-        if verdict is None:
-            records.append(candidate.drop("question_judge", "judge_unparseable"))
-        elif verdict == 0:
-            records.append(candidate.drop("question_judge", "judge_rejected"))
-        else:
-            if job.pipeline == "full":
-                candidate.passed("question_judge")
-            answering.append((candidate, context, request))
-
-    answer_template = job.templates["answer"]
-    examples = [(_user_turn(s.context, s.question), s.answer) for s in seeds[:5]]
-    requests = [answer_template.chat(examples, {"task": task, "question": _user_turn(c, r)}, 1, seed + 3)
-                for _, c, r in answering]
-    results = job.teacher.complete(requests) if requests else []
-    judging = []
-    for (candidate, context, request), result in zip(answering, results, strict=True):
-        answer = verify.clean(result.texts[0])
-        finish = (result.finish_reasons or [""])[0]
-        if not candidate.check("answers", verify.check_answer(answer, request, finish), records):
-            continue
-        judging.append((candidate, context, request, answer))
-
-    ratings: list[tuple[int, str] | None] = [None] * len(judging)
-    if job.pipeline == "full" and judging:
-        judge = job.templates["pair_judge"]
-        requests = [judge.chat([], {"task": task, "question": _user_turn(c, r), "answer": a}, JUDGE_VOTES,
-                               seed + 4, verify.RATING_SCHEMA) for _, c, r, a in judging]
-        ratings = [verify.median_rating([verify.parse_rating(t) for t in res.texts])
-                   for res in job.judging.complete(requests)]
-    for (candidate, context, request, answer), rating in zip(judging, ratings, strict=True):
-        judge_meta: dict[str, Any] = {"question_verdict": 1}
-        if job.pipeline == "full":
-            if rating is None:
-                records.append(candidate.drop("pair_judge", "judge_unparseable"))
-                continue
-            if rating[0] < job.threshold:
-                records.append(candidate.drop("pair_judge", f"rated_{rating[0]}"))
-                continue
-            candidate.passed("pair_judge")
-            judge_meta.update(rating=rating[0], reason=rating[1])
-        messages = [{"role": "user", "content": _user_turn(context, request)}, {"role": "assistant", "content": answer}]
-        extra = {"source": "generated", "unmask": False, "seed_index": anchor,
-                 "judge": judge_meta if job.pipeline == "full" else None}
-        if context:
-            extra["context"] = context
-        candidate.record["sample"] = _sample(job, messages, extra)
-        records.append(candidate.record)
-    return records
+    state = _SkillUnit(job, uid, anchor, shots, unit_seed(job, uid), per_call)
+    items: list[_Item] = []
+    for step in SKILL_STEPS[job.pipeline]:
+        items = step(state, items)
+    for item in items:
+        messages = [{"role": "user", "content": _user_turn(item.context, item.request)},
+                    {"role": "assistant", "content": item.answer}]
+        extra = {"source": "generated", "unmask": False, "seed_index": anchor, "judge": item.judge}
+        if item.context:
+            extra["context"] = item.context
+        item.candidate.record["sample"] = _sample(job, messages, extra)
+        state.records.append(item.candidate.record)
+    return state.records
 
 
 def _user_turn(context: str | None, request: str) -> str:
@@ -199,7 +245,7 @@ def skill_seed_samples(job: LeafJob) -> list[dict[str, Any]]:
 
 def knowledge_examples(leaf: KnowledgeLeaf) -> list[dict[str, str]]:
     """Few-shot (fact, question, answer) triples: each seed pair with the seed-context sentence it rests on."""
-    from seedlab.sdg._text import content_words, split_sentences
+    from seedlab.text import content_words, split_sentences
 
     examples = []
     for seed in leaf.seeds:
@@ -281,7 +327,7 @@ RECALL_FORMS = ("What does {title} have to do with {cue}?", "Tell me about the {
 def knowledge_recall_samples(job: LeafJob, per_fact: int) -> list[dict[str, Any]]:
     """Teacher-free questions for every fact, so no fact goes unasked even when the teacher writes nothing
     usable for it: each names the subject and a phrase of the sentence, and is answered by the sentence."""
-    from seedlab.sdg._text import content_words, cue_phrases
+    from seedlab.text import content_words, cue_phrases
 
     title = job.title[0].lower() + job.title[1:] if job.title.startswith("The ") else job.title
     common = content_words(job.title)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -21,12 +23,13 @@ from seedlab.backends import Backend, Request, Result
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import new_run_dir, read_json_object, write_text_atomic
+from seedlab.runs import Progress, finish_run
 from seedlab.sdg import _pipelines as pipelines
 from seedlab.sdg._chunk import approximate_tokens, document_facts, document_title
 from seedlab.sdg._stats import block_stats, dedupe, main_drop_reason
 from seedlab.sdg._templates import TemplateSet, load_templates
-from seedlab.sdg._text import content_words, names
 from seedlab.taxonomy import KnowledgeLeaf, Leaf, SkillLeaf, changed_leaves, load_leaf
+from seedlab.text import content_words, names
 
 SDG_VERSION = 4  # bump when pipeline logic changes, so finished leaves are not reused across versions
 KNOWLEDGE_OVERSAMPLE = 3  # candidates asked per wanted knowledge sample (about a third survive the checks)
@@ -80,7 +83,38 @@ class CountingBackend:
         self.inner.close()
 
 
-Progress = Callable[[str, int, int], None]  # (leaf, units done, units planned)
+@dataclass(frozen=True)
+class _Plan:
+    """A generate run's resolved settings: they enter the run's and every leaf's cache key."""
+
+    scale: int
+    pipeline: str  # full | simple
+    threshold: int
+    seed: int
+    max_rounds: int
+    replay_fraction: float
+    recall_per_fact: int
+    judge: dict[str, Any] | None = None  # the judge's identity when it is not the teacher
+
+    @classmethod
+    def resolve(cls, settings: Settings, options: GenerateOptions) -> _Plan:
+        sdg = settings.config.sdg
+        scale = options.scale if options.scale is not None else sdg.scale
+        pipeline = options.pipeline or sdg.pipeline
+        if scale < 1:
+            raise SeedlabError(f"--scale must be at least 1, got {scale}")
+        if pipeline not in ("full", "simple"):
+            raise SeedlabError(f"--pipeline must be full or simple, got {pipeline!r}")
+        return cls(scale, pipeline, sdg.judge_threshold, sdg.seed, sdg.max_rounds, sdg.replay_fraction,
+                   sdg.recall_per_fact)
+
+    def key_data(self) -> dict[str, Any]:
+        """The plan as it enters keys and run.json; without a judge when none is set, so earlier runs keep
+        their keys."""
+        data = dataclasses.asdict(self)
+        if data["judge"] is None:
+            del data["judge"]
+        return data
 
 
 def generate(settings: Settings, options: GenerateOptions, teacher: Backend | None = None,
@@ -88,132 +122,146 @@ def generate(settings: Settings, options: GenerateOptions, teacher: Backend | No
     """Generate training data for the changed leaves (all, with base 'empty') into a new or resumed run.
 
     The skills pipeline's judges are `judge`, else eval.judge when config sets one, else the teacher."""
-    sdg = settings.config.sdg
-    scale = options.scale if options.scale is not None else sdg.scale
-    pipeline = options.pipeline or sdg.pipeline
-    if scale < 1:
-        raise SeedlabError(f"--scale must be at least 1, got {scale}")
-    if pipeline not in ("full", "simple"):
-        raise SeedlabError(f"--pipeline must be full or simple, got {pipeline!r}")
+    plan = _Plan.resolve(settings, options)
     taxonomy = settings.taxonomy_path
     diff = changed_leaves(taxonomy, options.taxonomy_base or settings.config.taxonomy.base)
     if not diff.files:
         raise SeedlabError(f"no new or changed leaves in {taxonomy} against {diff.base}; "
                            "use --taxonomy-base empty for the whole tree")
     leaves = [load_leaf(taxonomy, rel, settings.home.cache / "docs") for rel in diff.files]
-    templates = load_templates(sdg.templates)
+    templates = load_templates(settings.config.sdg.templates)
     endpoint = bool(options.endpoint_url or settings.config.endpoint.url)
     identity = _teacher_identity(settings, options)
-    owned = teacher is None
-    if teacher is None:
-        from seedlab.backends import make_backend
+    with contextlib.ExitStack() as owned:
+        if teacher is None:
+            from seedlab.backends import make_backend
 
-        model = options.teacher if endpoint else identity["model"]
-        teacher = make_backend(settings, model, options.endpoint_url)
-    if endpoint:
-        identity["model"] = teacher.model_id
-    counting = CountingBackend(teacher)
-    workers = options.workers or (settings.config.endpoint.concurrency if endpoint else 1)
-    run_options = {"scale": scale, "pipeline": pipeline, "threshold": sdg.judge_threshold, "seed": sdg.seed,
-                   "max_rounds": sdg.max_rounds, "replay_fraction": sdg.replay_fraction,
-                   "recall_per_fact": sdg.recall_per_fact}
-    owned_judge = judge is None and pipeline == "full" and bool(settings.config.eval.judge) and not endpoint
-    if owned_judge:
-        from seedlab.backends import make_judge
+            model = options.teacher if endpoint else identity["model"]
+            teacher = make_backend(settings, model, options.endpoint_url)
+            owned.callback(teacher.close)
+        if endpoint:
+            identity["model"] = teacher.model_id
+        if judge is None and plan.pipeline == "full" and settings.config.eval.judge and not endpoint:
+            from seedlab.judge.judging import judge_identity, open_judge
 
-        run_options["judge"] = _judge_identity(settings)  # only when set, so earlier runs keep their keys
-        judge = make_judge(settings)
-    elif judge is not None:
-        run_options["judge"] = {"model": judge.model_id}
-    try:
-        run = _open_run(settings.datasets_path, leaves, identity, templates, run_options)
-        stats: dict[str, Any] = {"leaves": {}, "teacher": identity, "templates": _template_id(templates)}
-        for leaf in leaves:
-            key = _leaf_key(leaf, identity, templates, run_options)
-            stats["leaves"][leaf.path] = _leaf(run, leaf, key, settings, counting, templates, run_options, workers,
-                                               identity, progress, judge)
-        stats["teacher_tokens"] = counting.completion_tokens
-        stats["teacher_seconds"] = round(counting.seconds, 2)
-        result = _finish(run, leaves, stats, run_options)
-    finally:
-        if owned:
-            teacher.close()
-        if owned_judge and judge is not None:
-            judge.close()
-    return result
+            plan = dataclasses.replace(plan, judge=judge_identity(settings))
+            judge = open_judge(settings)
+            owned.callback(judge.close)
+        elif judge is not None:
+            plan = dataclasses.replace(plan, judge={"model": judge.model_id})
+        workers = options.workers or (settings.config.endpoint.concurrency if endpoint else 1)
+        run = _open_run(settings.datasets_path, leaves, identity, templates, plan)
+        job = _Generation(run, settings, CountingBackend(teacher), judge, templates, plan, identity, workers,
+                          progress)
+        return job.run(leaves)
 
 
 # --- the run directory -------------------------------------------------------------------------------------------
 
 
-def _open_run(root: Path, leaves: list[Leaf], identity: dict[str, Any], templates: TemplateSet,
-              options: dict[str, Any]) -> Path:
+def _open_run(root: Path, leaves: list[Leaf], identity: dict[str, Any], templates: TemplateSet, plan: _Plan) -> Path:
     """Resume the newest unfinished run made by the same command, or start a new one."""
     key = _digest({"leaves": sorted(leaf.path for leaf in leaves), "teacher": identity,
-                   "templates": _template_id(templates), "options": options, "version": SDG_VERSION})
+                   "templates": _template_id(templates), "options": plan.key_data(), "version": SDG_VERSION})
     for run in sorted(root.glob("*/run.json"), reverse=True):
         info = read_json_object(run)
         if info.get("key") == key and info.get("status") != "finished":
             return run.parent
     run_dir = new_run_dir(root)
     info = {"id": run_dir.name, "created": datetime.now(UTC).isoformat(timespec="seconds"), "status": "running",
-            "key": key, "options": options, "teacher": identity, "templates": _template_id(templates),
+            "key": key, "options": plan.key_data(), "teacher": identity, "templates": _template_id(templates),
             "leaves": [leaf.path for leaf in leaves]}
     write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
     return run_dir
 
 
-def _leaf(run: Path, leaf: Leaf, key: str, settings: Settings, teacher: CountingBackend, templates: TemplateSet,
-          options: dict[str, Any], workers: int, identity: dict[str, Any], progress: Progress | None,
-          judge: Backend | None = None) -> dict[str, Any]:
-    folder = run / "leaves" / _slug(leaf.path)
-    done = read_json_object(folder / "done.json")
-    if done.get("key") == key:
-        return done["stats"]
-    previous = _reusable(settings.datasets_path, run, leaf, key)
-    if previous is not None:
-        shutil.rmtree(folder, ignore_errors=True)
-        shutil.copytree(previous, folder)
-        info = read_json_object(folder / "done.json")
-        info["stats"]["reused"] = True
-        info["stats"]["reused_from"] = previous.parent.parent.name
-        write_text_atomic(folder / "done.json", json.dumps(info, indent=2))
-        return info["stats"]
-    folder.mkdir(parents=True, exist_ok=True)
-    if read_json_object(folder / "leaf.json").get("key") != key:  # a journal holds the units of one version of a leaf:
-        (folder / "journal.jsonl").unlink(missing_ok=True)  # one edited between a crash and the resume starts afresh
-        write_text_atomic(folder / "leaf.json", json.dumps({"leaf": leaf.path, "key": key}))
-    provenance = {"leaf": leaf.path, "leaf_kind": leaf.kind, "seed_blob": leaf.blob_id,
-                  "taxonomy_commit": leaf.taxonomy_commit, "teacher": identity, "pipeline": options["pipeline"],
-                  "templates": _template_id(templates), "sdg_version": SDG_VERSION}
-    job = pipelines.LeafJob(leaf, _slug(leaf.path), teacher, templates, options["pipeline"], options["threshold"],
-                            options["seed"], provenance, judge=judge)
-    journal = _Journal(folder / "journal.jsonl")
-    if isinstance(leaf, KnowledgeLeaf):
-        samples, extra, seen = _run_knowledge(job, journal, settings, options, workers, progress)
-    else:
-        samples, extra, seen = _run_skill(job, journal, options, workers, progress)
-    blocks = block_stats(journal.records())
-    kept, dedupe_stats = dedupe(samples, seen)
-    if samples:
-        blocks["dedupe"] = dedupe_stats
-    stats = {"kind": leaf.kind, "blocks": blocks, "samples": len(kept), "seed_and_document_samples": len(extra),
-             "reused": False}
-    lines = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in kept + extra)
-    write_text_atomic(folder / "samples.jsonl", lines)
-    write_text_atomic(folder / "done.json", json.dumps({"key": key, "stats": stats}, indent=2))
-    return stats
+@dataclass
+class _Generation:
+    """One generate run: where it writes, the models, and the plan every leaf follows."""
+
+    run_dir: Path
+    settings: Settings
+    teacher: CountingBackend
+    judge: Backend | None
+    templates: TemplateSet
+    plan: _Plan
+    identity: dict[str, Any]  # the teacher's, as it enters keys and provenance
+    workers: int
+    progress: Progress | None
+
+    def run(self, leaves: list[Leaf]) -> RunResult:
+        stats: dict[str, Any] = {"leaves": {}, "teacher": self.identity, "templates": _template_id(self.templates)}
+        for leaf in leaves:
+            stats["leaves"][leaf.path] = self.leaf(leaf)
+        stats["teacher_tokens"] = self.teacher.completion_tokens
+        stats["teacher_seconds"] = round(self.teacher.seconds, 2)
+        return _finish(self.run_dir, leaves, stats, self.plan)
+
+    def leaf(self, leaf: Leaf) -> dict[str, Any]:
+        """A leaf's samples: done earlier in this run, copied from an earlier run with the same key, or made."""
+        key = _leaf_key(leaf, self.identity, self.templates, self.plan)
+        folder = self.run_dir / "leaves" / _slug(leaf.path)
+        done = read_json_object(folder / "done.json")
+        if done.get("key") == key:
+            return done["stats"]
+        previous = _reusable(self.settings.datasets_path, self.run_dir, leaf, key)
+        if previous is not None:
+            return _reuse(previous, folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if read_json_object(folder / "leaf.json").get("key") != key:  # a journal holds the units of one version of
+            (folder / "journal.jsonl").unlink(missing_ok=True)  # a leaf: one edited between a crash and the resume
+            write_text_atomic(folder / "leaf.json", json.dumps({"leaf": leaf.path, "key": key}))  # starts afresh
+        provenance = {"leaf": leaf.path, "leaf_kind": leaf.kind, "seed_blob": leaf.blob_id,
+                      "taxonomy_commit": leaf.taxonomy_commit, "teacher": self.identity,
+                      "pipeline": self.plan.pipeline, "templates": _template_id(self.templates),
+                      "sdg_version": SDG_VERSION}
+        job = pipelines.LeafJob(leaf, _slug(leaf.path), self.teacher, self.templates, self.plan.pipeline,
+                                self.plan.threshold, self.plan.seed, provenance, judge=self.judge)
+        journal = _Journal(folder / "journal.jsonl")
+        report = partial(self.report, leaf.path)
+        if isinstance(leaf, KnowledgeLeaf):
+            samples, extra, seen = _run_knowledge(job, journal, self.settings, self.plan, self.workers, report)
+        else:
+            samples, extra, seen = _run_skill(job, journal, self.plan, self.workers, report)
+        blocks = block_stats(journal.records())
+        kept, dedupe_stats = dedupe(samples, seen)
+        if samples:
+            blocks["dedupe"] = dedupe_stats
+        stats = {"kind": leaf.kind, "blocks": blocks, "samples": len(kept), "seed_and_document_samples": len(extra),
+                 "reused": False}
+        write_text_atomic(folder / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n"
+                                                            for s in kept + extra))
+        write_text_atomic(folder / "done.json", json.dumps({"key": key, "stats": stats}, indent=2))
+        return stats
+
+    def report(self, leaf: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(leaf, done, total)
 
 
-def _run_skill(job: pipelines.LeafJob, journal: _Journal, options: dict[str, Any], workers: int,
-               progress: Progress | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+def _reuse(previous: Path, folder: Path) -> dict[str, Any]:
+    """Copy a finished leaf of an earlier run into this one, marked as reused."""
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(previous, folder)
+    info = read_json_object(folder / "done.json")
+    info["stats"]["reused"] = True
+    info["stats"]["reused_from"] = previous.parent.parent.name
+    write_text_atomic(folder / "done.json", json.dumps(info, indent=2))
+    return dict(info["stats"])
+
+
+Report = Callable[[int, int], None]  # (units done, units planned) of one leaf
+
+
+def _run_skill(job: pipelines.LeafJob, journal: _Journal, plan: _Plan, workers: int,
+               report: Report) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     leaf = job.leaf
     assert isinstance(leaf, SkillLeaf)
-    target = options["scale"] * len(leaf.seeds)
+    target = plan.scale * len(leaf.seeds)
     extra = pipelines.skill_seed_samples(job)
     seen = [s["messages"][0]["content"] for s in extra]
     start = 0
-    for round_ in range(options["max_rounds"]):
+    for round_ in range(plan.max_rounds):
         # Plan from earlier rounds only: a resumed run then plans exactly what an uninterrupted one did.
         accepted = len(dedupe(_samples(journal, round_), seen)[0])
         candidates = len(_records_before(journal, round_))
@@ -222,14 +270,13 @@ def _run_skill(job: pipelines.LeafJob, journal: _Journal, options: dict[str, Any
             break
         count = min(count, 4 * target)  # a leaf the teacher cannot serve should not run forever
         units = {f"u{u}": partial(pipelines.skill_unit, job, u, SKILL_PER_CALL) for u in range(start, start + count)}
-        _execute(units, journal, workers, round_, lambda d, t: progress and progress(leaf.path, d, t))
+        _execute(units, journal, workers, round_, report)
         start += count
     return _samples(journal), extra, seen
 
 
-def _run_knowledge(job: pipelines.LeafJob, journal: _Journal, settings: Settings, options: dict[str, Any],
-                   workers: int, progress: Progress | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                                                      list[str]]:
+def _run_knowledge(job: pipelines.LeafJob, journal: _Journal, settings: Settings, plan: _Plan, workers: int,
+                   report: Report) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     leaf = job.leaf
     assert isinstance(leaf, KnowledgeLeaf)
     sdg = settings.config.sdg
@@ -249,11 +296,11 @@ def _run_knowledge(job: pipelines.LeafJob, journal: _Journal, settings: Settings
         raise SeedlabError(f"{leaf.path}: its documents hold no sentences to learn from; check document.patterns")
     examples = pipelines.knowledge_examples(leaf)
     extra = pipelines.knowledge_extra_samples(job, chunks) + pipelines.knowledge_recall_samples(
-        job, options.get("recall_per_fact", 0))
+        job, plan.recall_per_fact)
     seen = [s["messages"][0]["content"] for s in extra if s["metadata"]["source"] == "seed"]
-    target = options["scale"] * len(examples)
+    target = plan.scale * len(examples)
     per_call = min(8, max(KNOWLEDGE_MIN_PER_CALL, math.ceil(target * KNOWLEDGE_OVERSAMPLE / len(job.facts))))
-    for round_ in range(options["max_rounds"]):
+    for round_ in range(plan.max_rounds):
         samples = dedupe(_samples(journal, round_), seen)[0]  # earlier rounds only, as for skills
         if round_ > 0 and len(samples) >= target:
             break
@@ -263,7 +310,7 @@ def _run_knowledge(job: pipelines.LeafJob, journal: _Journal, settings: Settings
                  for i in todo}
         if not units:
             break
-        _execute(units, journal, workers, round_, lambda d, t: progress and progress(leaf.path, d, t))
+        _execute(units, journal, workers, round_, report)
     return _samples(journal), extra, seen
 
 
@@ -343,7 +390,7 @@ def _samples(journal: _Journal, before_round: int | None = None) -> list[dict[st
     return samples
 
 
-def _finish(run: Path, leaves: list[Leaf], stats: dict[str, Any], options: dict[str, Any]) -> RunResult:
+def _finish(run: Path, leaves: list[Leaf], stats: dict[str, Any], plan: _Plan) -> RunResult:
     knowledge: list[dict[str, Any]] = []
     skills: list[dict[str, Any]] = []
     empty = []
@@ -354,8 +401,8 @@ def _finish(run: Path, leaves: list[Leaf], stats: dict[str, Any], options: dict[
         info = stats["leaves"][leaf.path]
         if info["samples"] == 0:
             empty.append((leaf.path, main_drop_reason(info["blocks"])))
-    replay_count = round(options["replay_fraction"] * len(knowledge))
-    replay = random.Random(options["seed"]).sample(knowledge, min(replay_count, len(knowledge)))
+    replay_count = round(plan.replay_fraction * len(knowledge))
+    replay = random.Random(plan.seed).sample(knowledge, min(replay_count, len(knowledge)))
     replayed = [{"messages": s["messages"], "metadata": {**s["metadata"], "replay": True}} for s in replay]
     write_text_atomic(run / "knowledge.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in knowledge))
     write_text_atomic(run / "skills.jsonl",
@@ -363,9 +410,7 @@ def _finish(run: Path, leaves: list[Leaf], stats: dict[str, Any], options: dict[
     stats["files"] = {"knowledge.jsonl": len(knowledge), "skills.jsonl": len(skills) + len(replayed),
                       "replayed_knowledge": len(replayed)}
     write_text_atomic(run / "stats.json", json.dumps(stats, indent=2))
-    info = read_json_object(run / "run.json")
-    info.update(status="finished", finished=datetime.now(UTC).isoformat(timespec="seconds"))
-    write_text_atomic(run / "run.json", json.dumps(info, indent=2))
+    finish_run(run, read_json_object(run / "run.json"))
     return RunResult(run, stats, empty)
 
 
@@ -383,28 +428,15 @@ def _teacher_identity(settings: Settings, options: GenerateOptions) -> dict[str,
     return {"model": ref.name, "sha256": sha}
 
 
-def _judge_identity(settings: Settings) -> dict[str, Any]:
-    """eval.judge as it enters the cache keys: a model with its file hash, or an adapter folder."""
-    from seedlab.backends import file_sha256, resolve_model
-
-    ref = str(settings.config.eval.judge)
-    if (Path(ref) / "adapter_config.json").is_file():
-        weights = Path(ref) / "adapter_model.safetensors"
-        return {"adapter": ref, "mtime": weights.stat().st_mtime if weights.exists() else None}
-    model = resolve_model(ref, settings.models_path)
-    return {"model": model.name, "sha256": file_sha256(model.path, settings.models_path)
-            if model.format == "gguf" else None}
-
-
 def _template_id(templates: TemplateSet) -> dict[str, Any]:
     return {"name": templates.name, "version": templates.version}
 
 
-def _leaf_key(leaf: Leaf, identity: dict[str, Any], templates: TemplateSet, options: dict[str, Any]) -> str:
+def _leaf_key(leaf: Leaf, identity: dict[str, Any], templates: TemplateSet, plan: _Plan) -> str:
     documents = (leaf.document_repo, leaf.document_commit) if isinstance(leaf, KnowledgeLeaf) else None
     return _digest({"blob": leaf.blob_id, "teacher": identity, "templates": _template_id(templates),
-                    "options": {k: v for k, v in options.items() if k != "replay_fraction"}, "documents": documents,
-                    "version": SDG_VERSION})
+                    "options": {k: v for k, v in plan.key_data().items() if k != "replay_fraction"},
+                    "documents": documents, "version": SDG_VERSION})
 
 
 def _reusable(root: Path, current: Path, leaf: Leaf, key: str) -> Path | None:

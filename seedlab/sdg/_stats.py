@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from seedlab.sdg._text import normalise, rouge_l
+from seedlab.text import normalise, rouge_l
 
 BLOCK_ORDER = ["contexts", "questions", "question_judge", "answers", "pair_judge", "standalone", "relevancy",
                "faithfulness", "dedupe"]

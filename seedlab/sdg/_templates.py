@@ -58,7 +58,7 @@ class TemplateSet:
 
 
 def load_templates(name_or_path: str) -> TemplateSet:
-    """A shipped set by name ('default', or 'auto' for the default) or a YAML file of the same shape."""
+    """A shipped set by name ('default'; 'auto' from older configs names it too) or a YAML file of the same shape."""
     name = "default" if name_or_path == "auto" else name_or_path
     path = Path(name)
     if path.suffix in (".yaml", ".yml"):

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
-import statistics
-from typing import Any
 
-from seedlab.sdg._text import PRONOUN_START, content_words, names, normalise, numbers, rouge_l, words
+from seedlab.text import PRONOUN_START, content_words, names, normalise, numbers, rouge_l, words
 
-VERDICT_SCHEMA = {"type": "object", "properties": {"verdict": {"type": "integer", "enum": [0, 1]}},
-                  "required": ["verdict"]}
-RATING_SCHEMA = {"type": "object", "properties": {"rating": {"type": "integer", "enum": [1, 2, 3]},
-                                                  "reason": {"type": "string", "maxLength": 120}},
-                 "required": ["rating", "reason"]}
 _ARTIFACT = re.compile(r"^(request|question|answer|text|fact|rating)\s*:", re.IGNORECASE | re.MULTILINE)
 
 
@@ -60,40 +52,6 @@ def check_answer(answer: str, question: str, finish_reason: str) -> str | None:
     if normalise(answer) == normalise(question):
         return "answer_repeats_request"
     return None
-
-
-def parse_verdict(text: str) -> int | None:
-    """0 or 1 from the question judge's JSON, None when unparseable."""
-    try:
-        value = json.loads(text)["verdict"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return value if value in (0, 1) else None
-
-
-def parse_rating(text: str) -> tuple[int, str] | None:
-    """(rating 1-3, reason) from the pair judge's JSON, None when unparseable."""
-    try:
-        data = json.loads(text)
-        rating, reason = data["rating"], str(data.get("reason", "")).strip()
-    except (ValueError, KeyError, TypeError):
-        return None
-    return (rating, reason) if rating in (1, 2, 3) else None
-
-
-def vote(values: list[Any]) -> Any:
-    """The median of the parseable votes (the middle one of three), None when none parsed."""
-    valid = sorted(v for v in values if v is not None)
-    return valid[(len(valid) - 1) // 2] if valid else None
-
-
-def median_rating(parsed: list[tuple[int, str] | None]) -> tuple[int, str] | None:
-    """The median rating of several judge samples, with the reason of a sample that gave it."""
-    valid = [p for p in parsed if p is not None]
-    if not valid:
-        return None
-    middle = int(statistics.median_low(r for r, _ in valid))
-    return middle, next(reason for rating, reason in valid if rating == middle)
 
 
 # --- knowledge ---------------------------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ def create_app(backend: Backend, api_key: str | None = None, prompt_log: Path | 
         body = await _parse(request, ChatBody)
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         messages = [m.plain() for m in body.messages]
-        generation = _prepare(body, log, request_id, "chat", {"messages": messages}, messages=messages)
+        generation = _prepare(backend, body, log, request_id, "chat", {"messages": messages}, messages=messages)
         if body.stream:
             pieces = await run_in_threadpool(_start_stream, backend, generation)
             return _sse(_chat_chunks(backend, pieces, request_id))
@@ -133,7 +133,8 @@ def create_app(backend: Backend, api_key: str | None = None, prompt_log: Path | 
     async def completions(request: Request) -> Any:
         body = await _parse(request, CompletionBody)
         request_id = f"cmpl-{uuid.uuid4().hex}"
-        generation = _prepare(body, log, request_id, "completions", {"prompt": body.prompt}, prompt=body.prompt)
+        generation = _prepare(backend, body, log, request_id, "completions", {"prompt": body.prompt},
+                              prompt=body.prompt)
         if body.stream:
             pieces = await run_in_threadpool(_start_stream, backend, generation)
             return _sse(_completion_chunks(backend, pieces, request_id))
@@ -142,20 +143,22 @@ def create_app(backend: Backend, api_key: str | None = None, prompt_log: Path | 
                    for i, (text, reason) in enumerate(zip(result.texts, _reasons(result), strict=True))]
         return _envelope(request_id, "text_completion", backend.model_id, choices, result)
 
-    def _prepare(body: _Sampling, log: PromptLog | None, request_id: str, endpoint: str,
-                 record: dict[str, Any], **target: Any) -> GenRequest:
-        if body.model not in (None, backend.model_id):
-            raise ApiError(404, f"model {body.model!r} not found; this server serves {backend.model_id!r}",
-                           "not_found_error")
-        if body.stream and body.n > 1:
-            raise ApiError(400, "streaming answers one sample; use n=1 with stream=true")
-        generation = body.generation(**target)
-        if log is not None:
-            log.append({"id": request_id, "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                        "endpoint": endpoint, "model": backend.model_id, **record})
-        return generation
-
     return app
+
+
+def _prepare(backend: Backend, body: _Sampling, log: PromptLog | None, request_id: str, endpoint: str,
+             record: dict[str, Any], **target: Any) -> GenRequest:
+    """The generation a request asks for, checked against what this server serves; the prompt logged."""
+    if body.model not in (None, backend.model_id):
+        raise ApiError(404, f"model {body.model!r} not found; this server serves {backend.model_id!r}",
+                       "not_found_error")
+    if body.stream and body.n > 1:
+        raise ApiError(400, "streaming answers one sample; use n=1 with stream=true")
+    generation = body.generation(**target)
+    if log is not None:
+        log.append({"id": request_id, "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "endpoint": endpoint, "model": backend.model_id, **record})
+    return generation
 
 
 async def _parse(request: Request, model: type[_Body]) -> _Body:

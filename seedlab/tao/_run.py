@@ -17,22 +17,21 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from seedlab.backends import Backend, Request, cached_backend
+from seedlab.backends import Backend, Request
 from seedlab.charts import chart
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
-from seedlab.fsutil import open_run, read_json_object, write_text_atomic
+from seedlab.fsutil import read_json_object, write_text_atomic
+from seedlab.rounds import RoundModels
+from seedlab.runs import Progress, finish_run, no_progress, open_run
 from seedlab.tao._candidates import build_pairs, sample_candidates, score_all
 from seedlab.tao._scorers import Scorer, load_scorer
-from seedlab.tao._tune import TuneConfig, tune
-from seedlab.train import write_compared
+from seedlab.train import TuneConfig
+from seedlab.workspace import shipped
 
-Progress = Callable[[str, int, int], None]
 CHUNK = 16  # prompts between saved states
 
 
@@ -60,78 +59,39 @@ class TaoResult:
     comparison: dict[str, Any] = dataclasses.field(default_factory=dict)  # judge: tuned vs start, win/tie/loss
 
 
-def shipped_prompts() -> Path:
-    return Path(str(resources.files("seedlab") / "examples" / "tao" / "prompts.jsonl"))
-
-
 def run_tao(settings: Settings, options: TaoOptions, echo: Callable[[str], None] = print,
-            progress: Progress | None = None) -> TaoResult:
-    run_dir, info = _open_run(settings, options)
-    saved = options if not options.resume else _options_from(info["options"])
-    config = settings.config.tao
-    samples, rounds_wanted = saved.samples or config.samples, saved.rounds or config.rounds
-    method = saved.method or config.method
-    if method not in ("dpo", "rft"):
-        raise SeedlabError(f"--method {method}: choose dpo or rft")
-    model = saved.model or settings.config.model.default
-    specs = list(saved.scorers) or ["judge"]
-    use_judge = "judge" in [s.split("=")[0] for s in specs]
-    judge_weight = next((float(s.split("=")[1]) for s in specs if s.startswith("judge=")), 1.0)
-    scorers = [load_scorer(s) for s in specs if s.split("=")[0] != "judge"]
-    train_prompts, heldout = _prompts(settings, saved, run_dir)
-    bar = progress or (lambda _stage, _done, _total: None)
-    echo(f"tao run {run_dir.name}: {len(train_prompts)} prompts, {len(heldout)} held out; {samples} candidates "
-         f"per prompt, {rounds_wanted} round(s), {method}; scorers: {', '.join(specs)}")
+            progress: Progress | None = None, models: RoundModels | None = None) -> TaoResult:
+    """Score the starting policy, run the rounds (each tuned from the last), compare with the judge, report.
 
-    backends: dict[str, Backend] = {}
-
-    def scorer_judge() -> Backend | None:
-        if not use_judge:
-            return None
-        from seedlab.backends import judge_ref
-
-        return cached_backend(settings, judge_ref(settings, saved.judge), backends, judge=True)
-
-    try:
-        start = run_dir / "round-0"
-        rows = [_heldout_round(settings, start, 0, heldout, scorers, scorer_judge(), judge_weight, backends, bar,
-                               lambda target: write_compared(settings, model, target), None, 0)]
-        echo(_round_line(rows[0]))
-        adapter = None
-        for number in range(1, rounds_wanted + 1):
-            row, adapter = _round(settings, run_dir, number, model, train_prompts, heldout, samples, method,
-                                  scorers, scorer_judge, judge_weight, backends, echo, bar, rows[-1])
-            rows.append(row)
-            echo(_round_line(row))
-        comparison = _compare(settings, run_dir, heldout, rows[0], rows[-1], saved.judge, backends, bar) \
-            if rounds_wanted else {}
-    finally:
-        for backend in backends.values():
-            backend.close()
-    report = {"rounds": rows, "method": method, "samples": samples, "scorers": specs, "heldout": len(heldout),
-              "judge_comparison": comparison, "adapter": str(adapter) if adapter else None}
-    write_text_atomic(run_dir / "report.json", json.dumps(report, indent=2))
-    _chart(rows, run_dir / "chart.png")
-    info.update(status="finished", finished=datetime.now(UTC).isoformat(timespec="seconds"), rounds=rows,
-                adapter=report["adapter"], judge_comparison=comparison)
-    write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
-    return TaoResult(run_dir, rows, adapter, len(heldout), comparison)
-
-
-def _options_from(saved: dict[str, Any]) -> TaoOptions:
-    values = dict(saved)
-    values["prompts"] = Path(values["prompts"]) if values.get("prompts") else None
-    values["scorers"] = tuple(values.get("scorers") or ())
-    values["resume"] = None
-    return TaoOptions(**values)
-
-
-def _open_run(settings: Settings, options: TaoOptions) -> tuple[Path, dict[str, Any]]:
+    `models` opens, writes and tunes the models (tests pass one with fakes)."""
     if not options.resume:
         for spec in options.scorers:  # a wrong scorer fails before any folder is made
             if spec.split("=")[0] != "judge":
                 load_scorer(spec)
-    return open_run(settings.tao_path, options.resume, options, "tao")
+    run_dir, info, saved = open_run(settings.tao_path, options.resume, options, "tao")
+    run = _TaoRun.start(settings, run_dir, saved, models or RoundModels(settings), echo, progress or no_progress)
+    config = settings.config.tao
+    rounds_wanted = saved.rounds or config.rounds
+    train_prompts, heldout = _prompts(settings, saved, run_dir)
+    echo(f"tao run {run_dir.name}: {len(train_prompts)} prompts, {len(heldout)} held out; {run.samples} candidates "
+         f"per prompt, {rounds_wanted} round(s), {run.method}; scorers: {', '.join(run.specs)}")
+    try:
+        rows = [run.heldout_round(run_dir / "round-0", 0, heldout, None, None, 0)]
+        echo(_round_line(rows[0]))
+        adapter = None
+        for number in range(1, rounds_wanted + 1):
+            row, adapter = run.round(number, train_prompts, heldout, rows[-1])
+            rows.append(row)
+            echo(_round_line(row))
+        comparison = run.compare(heldout, rows[0], rows[-1]) if rounds_wanted else {}
+    finally:
+        run.models.close()
+    report = {"rounds": rows, "method": run.method, "samples": run.samples, "scorers": run.specs,
+              "heldout": len(heldout), "judge_comparison": comparison, "adapter": str(adapter) if adapter else None}
+    write_text_atomic(run_dir / "report.json", json.dumps(report, indent=2))
+    _chart(rows, run_dir / "chart.png")
+    finish_run(run_dir, info, rounds=rows, adapter=report["adapter"], judge_comparison=comparison)
+    return TaoResult(run_dir, rows, adapter, len(heldout), comparison)
 
 
 def _prompts(settings: Settings, options: TaoOptions, run_dir: Path) -> tuple[list[str], list[str]]:
@@ -141,7 +101,7 @@ def _prompts(settings: Settings, options: TaoOptions, run_dir: Path) -> tuple[li
     saved = read_json_object(run_dir / "prompts.json")
     if saved:
         return list(saved["train"]), list(saved["heldout"])
-    prompts = load_prompts(options.prompts or shipped_prompts())
+    prompts = load_prompts(options.prompts or shipped("tao", "prompts.jsonl"))
     if options.from_log:
         log = settings.prompt_log_path
         if not log.is_file():
@@ -157,126 +117,166 @@ def _prompts(settings: Settings, options: TaoOptions, run_dir: Path) -> tuple[li
     return train, heldout
 
 
-def _round(settings: Settings, run_dir: Path, number: int, model: str, prompts: list[str], heldout: list[str],
-           samples: int, method: str, scorers: list[Scorer], scorer_judge: Callable[[], Backend | None],
-           judge_weight: float, backends: dict[str, Backend], echo: Callable[[str], None], bar: Progress,
-           previous: dict[str, Any]) -> tuple[dict[str, Any], Path]:
-    folder = run_dir / f"round-{number}"
-    done = read_json_object(folder / "heldout.json")
-    if done:
-        return done, folder / "tune" / "adapter"
-    config = settings.config.tao
-    policy_file = str(run_dir / f"round-{number - 1}" / "policy.gguf")
-    candidates, compute = _candidates(settings, folder, policy_file, prompts, samples, scorers, scorer_judge,
-                                      judge_weight, backends, bar)
-    if policy_file in backends:
-        backends.pop(policy_file).close()  # the next round samples from the newly tuned policy
-    pairs = [p for p in (build_pairs(c["prompt"], c["candidates"], config.margin) for c in candidates) if p]
+@dataclass
+class _TaoRun:
+    """One `tao run`'s resolved settings and models, which every step reads."""
+
+    settings: Settings
+    run_dir: Path
+    model: str  # the starting policy; every round's adapter applies to it
+    method: str
+    samples: int
+    specs: list[str]
+    scorers: list[Scorer]
+    use_judge: bool
+    judge_weight: float
+    judge: str  # the judge model (an adapter judge merged into GGUF), for the judge scorer and the comparison
+    models: RoundModels
+    echo: Callable[[str], None]
+    bar: Progress
+
+    @classmethod
+    def start(cls, settings: Settings, run_dir: Path, options: TaoOptions, models: RoundModels,
+              echo: Callable[[str], None], bar: Progress) -> _TaoRun:
+        method = options.method or settings.config.tao.method
+        if method not in ("dpo", "rft"):
+            raise SeedlabError(f"--method {method}: choose dpo or rft")
+        from seedlab.judge.judging import judge_model
+
+        specs = list(options.scorers) or ["judge"]
+        return cls(settings, run_dir, options.model or settings.config.model.default, method,
+                   options.samples or settings.config.tao.samples, specs,
+                   [load_scorer(s) for s in specs if s.split("=")[0] != "judge"],
+                   "judge" in [s.split("=")[0] for s in specs],
+                   next((float(s.split("=")[1]) for s in specs if s.startswith("judge=")), 1.0),
+                   judge_model(settings, options.judge, echo), models, echo, bar)
+
+    def scorer_judge(self) -> Backend | None:
+        """The judge whose rating joins the scores, when the scorers name it."""
+        return self.models.model(self.judge) if self.use_judge else None
+
+    def round(self, number: int, prompts: list[str], heldout: list[str],
+              previous: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+        """Candidates from the last policy, preference pairs, tuning, and the tuned policy's held-out scores."""
+        folder = self.run_dir / f"round-{number}"
+        done = read_json_object(folder / "heldout.json")
+        if done:
+            return done, folder / "tune" / "adapter"
+        config = self.settings.config.tao
+        policy_file = str(self.run_dir / f"round-{number - 1}" / "policy.gguf")
+        candidates, compute = self.candidates(folder, policy_file, prompts)
+        self.models.release(policy_file)  # the next round samples from the newly tuned policy
+        pairs, found = _best_pairs(candidates, config.margin, config.max_pairs, config.seed + number)
+        failed = sum(len(c["errors"]) > 0 for row in candidates for c in row["candidates"])
+        ties = sum(len({c["total"] for c in row["candidates"] if c["total"] is not None}) == 1 for row in candidates)
+        items = pairs if self.method == "dpo" else [{"prompt": p["prompt"], "response": p["chosen"]} for p in pairs]
+        write_text_atomic(folder / "pairs.jsonl", "".join(json.dumps(p) + "\n" for p in pairs))
+        self.echo(f"round {number}: {compute['candidates']} candidates ({failed} with a failed scorer); {found} "
+                  f"prompts with a best-worst margin of at least {config.margin} ({len(pairs)} tuned on), {ties} where "
+                  f"every candidate tied")
+        if not items:
+            raise SeedlabError(f"round {number}: no prompt's candidates differ by {config.margin} in score, so there "
+                               f"is nothing to prefer; raise --samples, or check the scorers on a few responses")
+        start_adapter = self.run_dir / f"round-{number - 1}" / "tune" / "adapter" if number > 1 else None
+        tune_config = TuneConfig(self.method, config.epochs, config.lr, config.beta, config.seed + number, config.nll)
+        adapter = self.models.tune(self.model, start_adapter, items, folder / "tune", tune_config,
+                                   lambda line: self.echo(f"  {line}"),
+                                   lambda step, steps: self.bar(f"round {number}: {self.method}", step, steps))
+        row = self.heldout_round(folder, number, heldout, adapter, compute, previous.get("compute_tokens", 0))
+        row.update(pairs=len(pairs), ties=ties, failed_candidates=failed)
+        write_text_atomic(folder / "heldout.json", json.dumps(row, indent=2))
+        return row, adapter
+
+    def candidates(self, folder: Path, policy_file: str,
+                   prompts: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Scored candidates for every prompt, saved after each chunk."""
+        config = self.settings.config.tao
+        state_file = folder / "candidates.json"
+        rows: list[dict[str, Any]] = (read_json_object(state_file) or {"rows": []})["rows"]
+        if len(rows) < len(prompts):
+            policy, judge = self.models.model(policy_file), self.scorer_judge()
+            for start in range(len(rows), len(prompts), CHUNK):
+                self.bar(f"{folder.name}: candidates", start, len(prompts))
+                part = prompts[start:start + CHUNK]
+                made = sample_candidates(policy, part, self.samples, config.max_tokens, config.seed + start)
+                for prompt, cands in zip(part, made, strict=True):
+                    scored = score_all(self.scorers, judge, self.judge_weight,
+                                       [(prompt, c["response"]) for c in cands])
+                    rows.append({"prompt": prompt,
+                                 "candidates": [{**c, **s} for c, s in zip(cands, scored, strict=True)]})
+                write_text_atomic(state_file, json.dumps({"rows": rows}))
+            self.bar(f"{folder.name}: candidates", len(prompts), len(prompts))
+        tokens = sum(c["tokens"] for r in rows for c in r["candidates"])
+        return rows, {"candidates": sum(len(r["candidates"]) for r in rows), "tokens": round(tokens)}
+
+    def heldout_round(self, folder: Path, number: int, heldout: list[str], adapter: Path | None,
+                      compute: dict[str, Any] | None, tokens_before: float) -> dict[str, Any]:
+        """Write the round's policy as GGUF, answer the held-out prompts greedily, score the answers."""
+        saved = read_json_object(folder / "heldout.json")
+        if saved and number == 0:
+            return saved
+        target = folder / "policy.gguf"
+        if not target.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            self.models.write(self.model, target, adapter)
+        policy = self.models.model(str(target))
+        self.bar(f"{folder.name}: held-out answers", 0, len(heldout))
+        results = policy.complete([Request(messages=[{"role": "user", "content": p}], temperature=0.0,
+                                           max_tokens=self.settings.config.tao.max_tokens, seed=0) for p in heldout])
+        answers = [r.texts[0].strip() for r in results]
+        scored = score_all(self.scorers, self.scorer_judge(), self.judge_weight,
+                           list(zip(heldout, answers, strict=True)))
+        self.bar(f"{folder.name}: held-out answers", len(heldout), len(heldout))
+        totals = [s["total"] for s in scored if s["total"] is not None]
+        row = {"round": number, "score": round(sum(totals) / len(totals), 4) if totals else 0.0,
+               "scorers": _scorer_means(scored),
+               "length": round(sum(r.completion_tokens for r in results) / max(1, len(results)), 2),
+               "failed": sum(s["total"] is None for s in scored),
+               "compute_candidates": (compute or {}).get("candidates", 0),
+               "compute_tokens": round(tokens_before + (compute or {}).get("tokens", 0)),
+               "policy": str(target)}
+        write_text_atomic(folder / "answers.json", json.dumps(
+            [{"prompt": p, "answer": a, **s} for p, a, s in zip(heldout, answers, scored, strict=True)], indent=2))
+        if number == 0:
+            write_text_atomic(folder / "heldout.json", json.dumps(row, indent=2))
+        return row
+
+    def compare(self, heldout: list[str], start: dict[str, Any], tuned: dict[str, Any]) -> dict[str, Any]:
+        """The judge's pairwise verdicts, both orders, on the tuned policy's held-out answers against the start's."""
+        from seedlab.judge.judging import judge_pairs
+
+        saved = read_json_object(self.run_dir / "judge_comparison.json")
+        if saved:
+            return saved
+        start_answers = json.loads((Path(start["policy"]).parent / "answers.json").read_text())
+        tuned_answers = json.loads((Path(tuned["policy"]).parent / "answers.json").read_text())
+        judge = self.models.model(self.judge)
+        self.bar("judge: tuned vs start", 0, len(heldout))
+        outcomes = judge_pairs(judge, [(p, t["answer"], s["answer"]) for p, t, s in
+                                       zip(heldout, tuned_answers, start_answers, strict=True)], max_tokens=128)
+        self.bar("judge: tuned vs start", len(heldout), len(heldout))
+        counts = {k: sum(o == k for o, _ in outcomes) for k in ("win", "tie", "loss")}
+        write_text_atomic(self.run_dir / "judge_comparison.json", json.dumps(counts))
+        return counts
+
+
+def _best_pairs(candidates: list[dict[str, Any]], margin: float, most: int,
+                seed: int) -> tuple[list[dict[str, Any]], int]:
+    """Best-vs-worst pairs of the prompts whose candidates differ by `margin`, widest margins first, at most
+    `most` of them; and how many prompts had one."""
+    pairs = [p for p in (build_pairs(c["prompt"], c["candidates"], margin) for c in candidates) if p]
     found = len(pairs)
-    random.Random(config.seed + number).shuffle(pairs)
-    pairs = sorted(pairs, key=lambda p: p["rejected_score"] - p["chosen_score"])[:config.max_pairs]
-    failed = sum(len(c["errors"]) > 0 for row in candidates for c in row["candidates"])
-    ties = sum(len({c["total"] for c in row["candidates"] if c["total"] is not None}) == 1 for row in candidates)
-    items = pairs if method == "dpo" else [{"prompt": p["prompt"], "response": p["chosen"]} for p in pairs]
-    write_text_atomic(folder / "pairs.jsonl", "".join(json.dumps(p) + "\n" for p in pairs))
-    echo(f"round {number}: {compute['candidates']} candidates ({failed} with a failed scorer); {found} prompts "
-         f"with a best-worst margin of at least {config.margin} ({len(pairs)} tuned on), {ties} where every "
-         f"candidate tied")
-    if not items:
-        raise SeedlabError(f"round {number}: no prompt's candidates differ by {config.margin} in score, so there is "
-                           f"nothing to prefer; raise --samples, or check the scorers on a few responses")
-    start_adapter = run_dir / f"round-{number - 1}" / "tune" / "adapter" if number > 1 else None
-    adapter = tune(settings, model, start_adapter, items, folder / "tune",
-                   TuneConfig(method, config.epochs, config.lr, config.beta, config.seed + number, config.nll),
-                   lambda line: echo(f"  {line}"), lambda step, steps: bar(f"round {number}: {method}", step, steps))
-    row = _heldout_round(settings, folder, number, heldout, scorers, scorer_judge(), judge_weight, backends, bar,
-                         lambda target: write_compared(settings, model, target, adapter), compute,
-                         previous.get("compute_tokens", 0))
-    row.update(pairs=len(pairs), ties=ties, failed_candidates=failed)
-    write_text_atomic(folder / "heldout.json", json.dumps(row, indent=2))
-    return row, adapter
+    random.Random(seed).shuffle(pairs)
+    return sorted(pairs, key=lambda p: p["rejected_score"] - p["chosen_score"])[:most], found
 
 
-def _candidates(settings: Settings, folder: Path, policy_file: str, prompts: list[str], samples: int,
-                scorers: list[Scorer], scorer_judge: Callable[[], Backend | None], judge_weight: float,
-                backends: dict[str, Backend], bar: Progress) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Scored candidates for every prompt, saved after each chunk."""
-    config = settings.config.tao
-    state_file = folder / "candidates.json"
-    rows: list[dict[str, Any]] = (read_json_object(state_file) or {"rows": []})["rows"]
-    if len(rows) < len(prompts):
-        policy = cached_backend(settings, policy_file, backends)
-        judge = scorer_judge()
-        for start in range(len(rows), len(prompts), CHUNK):
-            bar(f"{folder.name}: candidates", start, len(prompts))
-            part = prompts[start:start + CHUNK]
-            made = sample_candidates(policy, part, samples, config.max_tokens, config.seed + start)
-            for prompt, cands in zip(part, made, strict=True):
-                scored = score_all(scorers, judge, judge_weight, [(prompt, c["response"]) for c in cands])
-                rows.append({"prompt": prompt, "candidates": [{**c, **s} for c, s in zip(cands, scored, strict=True)]})
-            write_text_atomic(state_file, json.dumps({"rows": rows}))
-        bar(f"{folder.name}: candidates", len(prompts), len(prompts))
-    tokens = sum(c["tokens"] for r in rows for c in r["candidates"])
-    return rows, {"candidates": sum(len(r["candidates"]) for r in rows), "tokens": round(tokens)}
-
-
-def _heldout_round(settings: Settings, folder: Path, number: int, heldout: list[str], scorers: list[Scorer],
-                   judge: Backend | None, judge_weight: float, backends: dict[str, Backend], bar: Progress,
-                   write_policy: Callable[[Path], Any], compute: dict[str, Any] | None,
-                   tokens_before: float) -> dict[str, Any]:
-    """Write the round's policy as GGUF, answer the held-out prompts greedily, score the answers."""
-    saved = read_json_object(folder / "heldout.json")
-    if saved and number == 0:
-        return saved
-    target = folder / "policy.gguf"
-    if not target.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        write_policy(target)
-    policy = cached_backend(settings, str(target), backends)
-    bar(f"{folder.name}: held-out answers", 0, len(heldout))
-    max_tokens = settings.config.tao.max_tokens
-    results = policy.complete([Request(messages=[{"role": "user", "content": p}], temperature=0.0,
-                                       max_tokens=max_tokens, seed=0) for p in heldout])
-    answers = [r.texts[0].strip() for r in results]
-    scored = score_all(scorers, judge, judge_weight, list(zip(heldout, answers, strict=True)))
-    bar(f"{folder.name}: held-out answers", len(heldout), len(heldout))
-    totals = [s["total"] for s in scored if s["total"] is not None]
-    per_scorer = {}
+def _scorer_means(scored: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Each scorer's mean over the answers it could score."""
+    means = {}
     for name in scored[0]["scores"] if scored else []:
         values = [s["scores"][name] for s in scored if s["scores"][name] is not None]
-        per_scorer[name] = round(sum(values) / len(values), 4) if values else None
-    row = {"round": number, "score": round(sum(totals) / len(totals), 4) if totals else 0.0, "scorers": per_scorer,
-           "length": round(sum(r.completion_tokens for r in results) / max(1, len(results)), 2),
-           "failed": sum(s["total"] is None for s in scored),
-           "compute_candidates": (compute or {}).get("candidates", 0),
-           "compute_tokens": round(tokens_before + (compute or {}).get("tokens", 0)),
-           "policy": str(target)}
-    write_text_atomic(folder / "answers.json", json.dumps(
-        [{"prompt": p, "answer": a, **s} for p, a, s in zip(heldout, answers, scored, strict=True)], indent=2))
-    if number == 0:
-        write_text_atomic(folder / "heldout.json", json.dumps(row, indent=2))
-    return row
-
-
-def _compare(settings: Settings, run_dir: Path, heldout: list[str], start: dict[str, Any], tuned: dict[str, Any],
-             judge_given: str | None, backends: dict[str, Backend], bar: Progress) -> dict[str, Any]:
-    """The judge's pairwise verdicts, both orders, on the tuned policy's held-out answers against the start's."""
-    from seedlab.backends import judge_ref
-    from seedlab.eval._judge import judge_pairs
-
-    saved = read_json_object(run_dir / "judge_comparison.json")
-    if saved:
-        return saved
-    start_answers = json.loads((Path(start["policy"]).parent / "answers.json").read_text())
-    tuned_answers = json.loads((Path(tuned["policy"]).parent / "answers.json").read_text())
-    judge = cached_backend(settings, judge_ref(settings, judge_given), backends, judge=True)
-    bar("judge: tuned vs start", 0, len(heldout))
-    outcomes = judge_pairs(judge, [(p, t["answer"], s["answer"]) for p, t, s in
-                                   zip(heldout, tuned_answers, start_answers, strict=True)], max_tokens=128)
-    bar("judge: tuned vs start", len(heldout), len(heldout))
-    counts = {k: sum(o == k for o, _ in outcomes) for k in ("win", "tie", "loss")}
-    write_text_atomic(run_dir / "judge_comparison.json", json.dumps(counts))
-    return counts
+        means[name] = round(sum(values) / len(values), 4) if values else None
+    return means
 
 
 def _round_line(row: dict[str, Any]) -> str:

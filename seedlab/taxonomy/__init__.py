@@ -22,12 +22,12 @@ from seedlab.taxonomy._leaf import (
 )
 from seedlab.taxonomy._report import FORMATS, format_problem
 from seedlab.taxonomy._validate import validate_file
-from seedlab.taxonomy._yaml import Problem
+from seedlab.taxonomy._yaml import Problem, read_yaml
 
 __all__ = [
     "FORMATS", "DiffResult", "Document", "FileReport", "KnowledgeLeaf", "KnowledgeSeed", "Leaf", "Problem",
     "QnA", "SkillLeaf", "SkillSeed", "changed_leaves", "find_leaves", "format_problem", "git_blob_id",
-    "load_leaf", "read_documents", "validate_file", "validate_paths",
+    "load_leaf", "read_documents", "read_yaml", "validate_file", "validate_paths",
 ]
 
 

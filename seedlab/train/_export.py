@@ -180,7 +180,7 @@ def _write_hf(settings: Settings, base: ModelRef, adapter: Path, target: Path) -
     import transformers
     from peft import PeftModel
 
-    from seedlab.backends._convert import hf_copy
+    from seedlab.backends import hf_copy
 
     folder = hf_copy(base, settings.models_path)
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)

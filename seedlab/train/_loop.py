@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seedlab.train._data import IGNORE, Example, collate, epoch_order
+from seedlab.train._data import Example, collate, epoch_order
 from seedlab.train._dist import ALONE, Ranks, accumulating, barrier, gathered, reduce_sum, scatter, sharded, unwrap
+from seedlab.train._losses import next_token_loss
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class PhasePlan:
     grad_accum: int
     save_every: int
     seed: int
+    precision: str = "auto"  # train.precision: auto, fp32 or bf16
 
 
 def lr_lambda(total: int, warmup_steps: int) -> Callable[[int], float]:
@@ -42,30 +44,23 @@ def lr_lambda(total: int, warmup_steps: int) -> Callable[[int], float]:
     return scale
 
 
-def use_bf16(device: str) -> bool:
-    """bf16 autocast on CUDA, and on CPUs whose torch build runs bf16 matrix products."""
+def use_bf16(device: str, precision: str = "auto") -> bool:
+    """Whether training runs under bf16 autocast: as `precision` says, or with "auto" on CUDA and on CPUs whose
+    torch build runs bf16 matrix products (elsewhere bf16 is emulated, hundreds of times slower)."""
     import torch
 
+    if precision not in ("auto", "fp32", "bf16"):
+        from seedlab.errors import SeedlabError
+
+        raise SeedlabError(f"train.precision={precision!r}: choose auto, fp32 or bf16")
+    if precision != "auto":
+        return precision == "bf16"
     if device == "cuda":
         return True
     try:
         return bool(torch.backends.mkldnn.is_available()) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     except (AttributeError, RuntimeError):
         return False
-
-
-def next_token_loss(model: Any, batch: dict[str, Any]) -> Any:
-    """Mean cross-entropy over the labelled tokens of a batch (what transformers computes from `labels`), with
-    the output layer run only at positions where some row's next token is labelled: prompts and padding skip
-    its cost, a fifth of a small model's FLOPs per token."""
-    import torch
-
-    targets = batch["labels"][:, 1:]
-    positions = (targets != IGNORE).any(dim=0).nonzero().squeeze(1)
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                   logits_to_keep=positions).logits
-    wanted = targets[:, positions]
-    return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), wanted.flatten(), ignore_index=IGNORE)
 
 
 BatchLoss = Callable[[Any, list[int]], tuple[Any, int]]  # (model, indices of one batch) -> (loss, tokens)
@@ -85,11 +80,8 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
         batch = {key: v.to(ranks.device) for key, v in collate(examples, indices, pad_id).items()}
         return next_token_loss(model, batch), int(batch["attention_mask"].sum())
 
-    loss_of = batch_loss or token_loss
-
     per_step = plan.grad_accum * ranks.world
-    steps_per_epoch = math.ceil(len(batches) / per_step)
-    total = min(plan.max_steps or 10**9, steps_per_epoch * plan.epochs)
+    total = min(plan.max_steps or 10**9, math.ceil(len(batches) / per_step) * plan.epochs)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=plan.lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, max(1, int(plan.warmup * total))))
@@ -100,41 +92,25 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
     else:
         torch.manual_seed(plan.seed)
         random.seed(plan.seed)
-    device = ranks.device.split(":")[0]
-    bf16 = use_bf16(device)
+    bf16 = use_bf16(ranks.device.split(":")[0], plan.precision)
     model.train()
     losses: list[tuple[int, float]] = []  # (epoch, loss) of the steps run in this process
     while step < total:
         order = epoch_order(len(batches), plan.seed, epoch)
         while position < len(order) and step < total:
-            start, tokens, loss_sum = time.perf_counter(), 0, 0.0
+            start = time.perf_counter()
             group = order[position: position + per_step]
-            mine = group[ranks.rank::ranks.world]
-            rounds = math.ceil(len(group) / ranks.world)  # every rank runs as many passes, or DDP would hang
-            for k in range(rounds):
-                # Each batch weighs 1/len(group) after DDP averages over ranks; a rank short of batches
-                # repeats one with weight 0 so its collective calls still match the others'.
-                index, weight = (mine[k], ranks.world / len(group)) if k < len(mine) else (group[0], 0.0)
-                sync = k == rounds - 1 or ranks.world == 1
-                with accumulating(model, sync):
-                    with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
-                        loss, count = loss_of(model, batches[index])
-                    (loss * weight).backward()
-                loss_sum += float(loss.detach()) * weight / ranks.world
-                tokens += count if weight else 0
-            loss_sum, tokens_all = reduce_sum([loss_sum, float(tokens)], ranks)
-            tokens = int(tokens_all)
+            loss, tokens = _accumulate(model, [batches[i] for i in group], batch_loss or token_loss, ranks, bf16)
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            step += 1
-            position += len(group)
-            losses.append((epoch, loss_sum))
-            seconds = time.perf_counter() - start
+            step, position = step + 1, position + len(group)
+            losses.append((epoch, loss))
             if ranks.main:
-                log({"phase": plan.name, "step": step, "steps": total, "epoch": epoch, "loss": round(loss_sum, 5),
-                     "lr": scheduler.get_last_lr()[0], "tokens": tokens, "tokens_per_s": round(tokens / seconds, 1)})
+                log({"phase": plan.name, "step": step, "steps": total, "epoch": epoch, "loss": round(loss, 5),
+                     "lr": scheduler.get_last_lr()[0], "tokens": tokens,
+                     "tokens_per_s": round(tokens / (time.perf_counter() - start), 1)})
             if step % plan.save_every == 0 or step == total:
                 weights, optimizer_state = gathered(model, optimizer)  # FSDP: every rank sends its shards
                 if ranks.main:
@@ -142,13 +118,41 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
                 barrier(ranks)
         if position >= len(order):
             epoch, position = epoch + 1, 0
-    # Single steps are noisy (batches differ in length and content): report epoch means.
-    by_epoch: dict[int, list[float]] = {}
-    for epoch_index, value in losses:
-        by_epoch.setdefault(epoch_index, []).append(value)
-    means = [sum(v) / len(v) for _, v in sorted(by_epoch.items())]
+    means = _epoch_means(losses)
     return {"steps": step, "first_loss": means[0] if means else None, "last_loss": means[-1] if means else None,
             "epoch_losses": [round(m, 4) for m in means]}
+
+
+def _accumulate(model: Any, group: list[list[int]], loss_of: BatchLoss, ranks: Ranks,
+                bf16: bool) -> tuple[float, int]:
+    """Forward and backward over one step's batches, this rank's share of them; (mean loss, tokens) over ranks.
+
+    Each batch weighs 1/len(group) after DDP averages over ranks; a rank short of batches repeats one with
+    weight 0 so its collective calls still match the others'."""
+    import torch
+
+    device = ranks.device.split(":")[0]
+    mine = group[ranks.rank::ranks.world]
+    rounds = math.ceil(len(group) / ranks.world)  # every rank runs as many passes, or DDP would hang
+    loss_sum, tokens = 0.0, 0
+    for k in range(rounds):
+        batch, weight = (mine[k], ranks.world / len(group)) if k < len(mine) else (group[0], 0.0)
+        with accumulating(model, k == rounds - 1 or ranks.world == 1):
+            with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
+                loss, count = loss_of(model, batch)
+            (loss * weight).backward()
+        loss_sum += float(loss.detach()) * weight / ranks.world
+        tokens += count if weight else 0
+    loss_all, tokens_all = reduce_sum([loss_sum, float(tokens)], ranks)
+    return loss_all, int(tokens_all)
+
+
+def _epoch_means(losses: list[tuple[int, float]]) -> list[float]:
+    """Mean step loss per epoch: single steps are noisy (batches differ in length and content)."""
+    by_epoch: dict[int, list[float]] = {}
+    for epoch, value in losses:
+        by_epoch.setdefault(epoch, []).append(value)
+    return [sum(v) / len(v) for _, v in sorted(by_epoch.items())]
 
 
 def _save(folder: Path, step: int, epoch: int, position: int, model: Any, optimizer: Any, scheduler: Any,
@@ -213,3 +217,18 @@ def load_weights(model: Any, folder: Path) -> None:
         set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
     else:
         model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=False)  # tied weights omitted
+
+
+Log = Callable[[dict[str, Any]], None]
+
+
+def metrics_log(path: Path, progress: Log | None = None) -> Log:
+    """A `log` for run_phase: each step's row appended to the metrics JSONL file, then shown to `progress`."""
+
+    def log(row: dict[str, Any]) -> None:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+        if progress is not None:
+            progress(row)
+
+    return log

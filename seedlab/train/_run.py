@@ -8,17 +8,19 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from seedlab.backends import pad_token_id
 from seedlab.charts import chart
 from seedlab.config import PhaseConfig, Settings
 from seedlab.errors import SeedlabError
-from seedlab.fsutil import open_run, read_json_object, write_text_atomic
-from seedlab.train._data import length_batches, load_samples, padding_share, replay_mix, tokenize
+from seedlab.fsutil import read_json_object, write_text_atomic
+from seedlab.runs import finish_run, open_run
+from seedlab.train._data import DataReport, Example, length_batches, load_samples, padding_share, replay_mix, tokenize
 from seedlab.train._dist import STRATEGIES, Ranks, gathered, share, start, stop, wrap
-from seedlab.train._loop import PhasePlan, latest_checkpoint, load_weights, run_phase, use_bf16
+from seedlab.train._loop import PhasePlan, latest_checkpoint, load_weights, metrics_log, run_phase
+from seedlab.train._model import ModelLoader, model_loader, prepare_model
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,10 @@ class TrainOptions:
     model: str | None = None
     resume: str | None = None  # a training run id or folder
     replay_data: Path | None = None  # extra samples mixed into the skills phase
-    replay_ratio: float = 0.2  # their share of that phase
+    replay_ratio: float | None = None  # their share of that phase (None: train.replay_ratio)
     full: bool = False  # tune every weight instead of a LoRA adapter
+    phase_configs: tuple[PhaseConfig, ...] = ()  # instead of train.phases (judge train's rounds train one phase)
+    runs: Path | None = None  # the folder the run folder goes into (None: paths.checkpoints)
 
 
 @dataclass
@@ -46,105 +50,121 @@ class TrainResult:
 
 
 def train(settings: Settings, options: TrainOptions, echo: Callable[[str], None] = print,
-          model_loader: Callable[[str], tuple[Any, Any]] | None = None,
+          loader: ModelLoader | None = None,
           progress: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     """Train the phases in order, each from the previous one's adapter, and write the final adapter.
 
-    `progress` sees each step's metrics row (phase, step, steps, loss, ...). Under torchrun (WORLD_SIZE > 1)
-    every rank runs this; rank 0 alone prints and writes files."""
+    `progress` sees each step's metrics row (phase, step, steps, loss, ...); `loader` loads the model (tests
+    pass a tiny one). Under torchrun (WORLD_SIZE > 1) every rank runs this; rank 0 alone prints and writes."""
     ranks = start()
     try:
-        return _train(settings, options, echo if ranks.main else (lambda _line: None), model_loader, ranks,
-                      progress if ranks.main else None)
+        run = _Training(settings, options, echo if ranks.main else (lambda _line: None), ranks)
+        return run.train(model_loader(settings, loader), progress if ranks.main else None)
     finally:
         stop(ranks)
 
 
-def _train(settings: Settings, options: TrainOptions, echo: Callable[[str], None],
-           model_loader: Callable[[str], tuple[Any, Any]] | None, ranks: Ranks,
-           progress: Callable[[dict[str, Any]], None] | None) -> TrainResult:
-    import torch
+class _Training:
+    """One `model train` run: its folder, options and data files, and the model while it trains."""
 
-    config = settings.config.train
-    run_dir, info = share(open_run(settings.checkpoints_path, options.resume, options, "training")
-                          if ranks.main else None, ranks)
-    saved = options if not options.resume else TrainOptions(**info["options"])
-    files = _data_files(settings, saved)
-    phases = [p for p in config.phases if saved.phases != "skills" or p.data == "skills"]
-    model, tokenizer = (model_loader or _load_model)(saved.model or settings.config.model.default)
-    limit = getattr(model.config, "max_position_embeddings", None)
-    if limit and config.max_length > limit:
-        raise SeedlabError(f"train.max_length={config.max_length} is longer than the model takes ({limit} tokens); "
-                           f"lower it in config")
-    torch.manual_seed(config.seed)  # the same LoRA initialisation on every rank and every run
-    core = prepare_model(model, config, saved.full, ranks.device)
-    if config.strategy not in STRATEGIES:
-        raise SeedlabError(f"train.strategy={config.strategy!r}: choose one of {', '.join(STRATEGIES)}")
-    finished = {p.name: read_json_object(run_dir / f"phase-{p.name}" / "done.json") for p in phases}
-    for phase in phases:  # a resumed run starts from the last finished phase, loaded before any sharding
-        if not finished[phase.name]:
-            break
-        load_weights(core, run_dir / f"phase-{phase.name}" / "final")
-    model = wrap(core, ranks, config.strategy, use_bf16(ranks.device.split(":")[0]))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    metrics = run_dir / "metrics.jsonl"
+    def __init__(self, settings: Settings, options: TrainOptions, echo: Callable[[str], None], ranks: Ranks) -> None:
+        self.config = settings.config.train
+        if self.config.strategy not in STRATEGIES:
+            raise SeedlabError(f"train.strategy={self.config.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        root = options.runs or settings.checkpoints_path
+        self.run_dir, self.info, self.options = share(open_run(root, options.resume, options, "training")
+                                                      if ranks.main else None, ranks)
+        self.files = _data_files(settings, self.options)
+        self.model_ref = self.options.model or settings.config.model.default
+        phases = list(self.options.phase_configs) or self.config.phases
+        self.phases = [p for p in phases if self.options.phases != "skills" or p.data == "skills"]
+        self.echo, self.ranks = echo, ranks
+        self.max_steps = options.max_steps  # this invocation's, also on resume
+        self.replay_ratio = self.options.replay_ratio if self.options.replay_ratio is not None \
+            else self.config.replay_ratio
 
-    def log(row: dict[str, Any]) -> None:
-        with open(metrics, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row) + "\n")
-        if progress is not None:
-            progress(row)
+    def train(self, loader: ModelLoader, progress: Callable[[dict[str, Any]], None] | None) -> TrainResult:
+        import torch
 
-    results: dict[str, dict[str, Any]] = {}
-    for phase in phases:
-        folder = run_dir / f"phase-{phase.name}"
-        done = finished[phase.name]
-        if done:
-            results[phase.name] = done
-            echo(f"phase {phase.name}: done earlier (loss {done['first_loss']:.3f} -> {done['last_loss']:.3f})")
-            continue
-        path = files.get(phase.data)
-        if path is None:
-            raise SeedlabError(f"phase {phase.name} needs {phase.data} data; pass --data RUN or --{phase.data}-data F")
-        samples, report = load_samples(path)
-        if phase.data == "skills" and saved.replay_data:
-            samples = replay_mix(samples, load_samples(Path(saved.replay_data))[0], saved.replay_ratio, config.seed)
-            echo(f"phase {phase.name}: {len(samples) - report.kept} replay samples from {saved.replay_data}")
-        examples = tokenize(samples, tokenizer, config.max_length, report)
-        if not examples:
-            raise SeedlabError(f"{path}: no sample fits in train.max_length={config.max_length} tokens; raise it")
+        model, tokenizer = loader(self.model_ref)
+        limit = getattr(model.config, "max_position_embeddings", None)
+        if limit and self.config.max_length > limit:
+            raise SeedlabError(f"train.max_length={self.config.max_length} is longer than the model takes ({limit} "
+                               f"tokens); lower it in config")
+        torch.manual_seed(self.config.seed)  # the same LoRA initialisation on every rank and every run
+        self.core = prepare_model(model, self.config, self.options.full, self.ranks.device)
+        finished = {p.name: read_json_object(self.run_dir / f"phase-{p.name}" / "done.json") for p in self.phases}
+        for phase in self.phases:  # a resumed run starts from the last finished phase, loaded before any sharding
+            if not finished[phase.name]:
+                break
+            load_weights(self.core, self.run_dir / f"phase-{phase.name}" / "final")
+        self.model = wrap(self.core, self.ranks, self.config.strategy)
+        self.tokenizer = tokenizer
+        self.log = metrics_log(self.run_dir / "metrics.jsonl", progress)
+        results: dict[str, dict[str, Any]] = {}
+        for phase in self.phases:
+            done = finished[phase.name]
+            if done:
+                self.echo(f"phase {phase.name}: done earlier (loss {done['first_loss']:.3f} -> "
+                          f"{done['last_loss']:.3f})")
+            results[phase.name] = done or self._phase(phase, results)
+        return self._finish(results)
+
+    def _phase(self, phase: PhaseConfig, results: dict[str, Any]) -> dict[str, Any]:
+        """Train one phase into its folder: data, meta.json, checkpoints, final weights and done.json."""
+        config, folder = self.config, self.run_dir / f"phase-{phase.name}"
+        path, examples, report = self._examples(phase)
         batches = length_batches(examples, config.tokens_per_batch)
         share_padding = padding_share(examples, batches)
         for number, why in report.invalid[:5]:
-            echo(f"warning: {path}:{number}: skipped, {why}")
-        echo(f"phase {phase.name}: {len(examples)} samples from {path.name} ({len(report.invalid)} invalid lines, "
-             f"{report.too_long} over {config.max_length} tokens), {len(batches)} batches, padding {share_padding:.1%}")
-        plan = PhasePlan(phase.name, phase.epochs, phase.lr, phase.warmup, options.max_steps or phase.max_steps,
-                         config.grad_accum, config.save_every, config.seed)
-        if ranks.main:
+            self.echo(f"warning: {path}:{number}: skipped, {why}")
+        self.echo(f"phase {phase.name}: {len(examples)} samples from {path.name} ({len(report.invalid)} invalid "
+                  f"lines, {report.too_long} over {config.max_length} tokens), {len(batches)} batches, padding "
+                  f"{share_padding:.1%}")
+        plan = PhasePlan(phase.name, phase.epochs, phase.lr, phase.warmup, self.max_steps or phase.max_steps,
+                         config.grad_accum, config.save_every, config.seed, config.precision)
+        if self.ranks.main:
             folder.mkdir(parents=True, exist_ok=True)
             _write_meta(folder, phase, plan, path, len(examples), share_padding, config, results)
-            _forget_steps_after_checkpoint(metrics, phase.name, folder)
+            _forget_steps_after_checkpoint(self.run_dir / "metrics.jsonl", phase.name, folder)
         with _memory_hint(config):
-            result = run_phase(model, examples, batches, plan, pad_id, folder, log, ranks)
-        weights, _ = gathered(model)
-        if ranks.main:
-            _save_model(core, folder / "final", weights)
+            result = run_phase(self.model, examples, batches, plan, pad_token_id(self.tokenizer), folder, self.log,
+                               self.ranks)
+        weights, _ = gathered(self.model)
+        if self.ranks.main:
+            _save_model(self.core, folder / "final", weights)
             result["padding"] = round(share_padding, 4)
             write_text_atomic(folder / "done.json", json.dumps(result, indent=2))
-        results[phase.name] = result
-        echo(f"phase {phase.name}: {result['steps']} steps, loss {result['first_loss']:.3f} -> "
-             f"{result['last_loss']:.3f}")
-    adapter = run_dir / ("model" if saved.full else "adapter")
-    weights, _ = gathered(model)
-    if ranks.main:
-        _save_model(core, adapter, weights)
-        if saved.full:
-            tokenizer.save_pretrained(adapter)  # a whole model folder that chat and serve load with --model
-        _plot(metrics, run_dir / "loss.png")
-        info.update(status="finished", finished=datetime.now(UTC).isoformat(timespec="seconds"), phases=results)
-        write_text_atomic(run_dir / "run.json", json.dumps(info, indent=2))
-    return TrainResult(run_dir, adapter, results, ranks.main)
+        self.echo(f"phase {phase.name}: {result['steps']} steps, loss {result['first_loss']:.3f} -> "
+                  f"{result['last_loss']:.3f}")
+        return result
+
+    def _examples(self, phase: PhaseConfig) -> tuple[Path, list[Example], DataReport]:
+        """The phase's data file and its tokenised samples (skills with --replay-data mixed in)."""
+        path = self.files.get(phase.data)
+        if path is None:
+            raise SeedlabError(f"phase {phase.name} needs {phase.data} data; pass --data RUN or --{phase.data}-data F")
+        samples, report = load_samples(path)
+        replay = self.options.replay_data
+        if phase.data == "skills" and replay:
+            samples = replay_mix(samples, load_samples(Path(replay))[0], self.replay_ratio, self.config.seed)
+            self.echo(f"phase {phase.name}: {len(samples) - report.kept} replay samples from {replay}")
+        examples = tokenize(samples, self.tokenizer, self.config.max_length, report)
+        if not examples:
+            raise SeedlabError(f"{path}: no sample fits in train.max_length={self.config.max_length} tokens; raise it")
+        return path, examples, report
+
+    def _finish(self, results: dict[str, dict[str, Any]]) -> TrainResult:
+        """The final adapter (or whole model), the loss chart, and run.json marked finished."""
+        adapter = self.run_dir / ("model" if self.options.full else "adapter")
+        weights, _ = gathered(self.model)
+        if self.ranks.main:
+            _save_model(self.core, adapter, weights)
+            if self.options.full:
+                self.tokenizer.save_pretrained(adapter)  # a whole model folder that chat and serve load with --model
+            _plot(self.run_dir / "metrics.jsonl", self.run_dir / "loss.png")
+            finish_run(self.run_dir, self.info, phases=results)
+        return TrainResult(self.run_dir, adapter, results, self.ranks.main)
 
 
 def _save_model(core: Any, folder: Path, weights: dict[str, Any] | None) -> None:
@@ -207,42 +227,6 @@ def _data_files(settings: Settings, options: TrainOptions) -> dict[str, Path]:
     return files
 
 
-def _load_model(reference: str) -> tuple[Any, Any]:
-    import torch
-    import transformers
-
-    from seedlab.backends import resolve_model
-    from seedlab.backends._convert import hf_copy
-    from seedlab.config import load_settings
-
-    settings = load_settings()
-    folder = hf_copy(resolve_model(reference, settings.models_path), settings.models_path)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
-    model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    return model, tokenizer
-
-
-def prepare_model(model: Any, config: Any, full: bool, device: str) -> Any:
-    """The model as it trains: LoRA layers added (unless `full`), on `device`, frozen weights in bf16 where
-    bf16 autocast runs (autocast would otherwise re-cast them on every step)."""
-    import torch
-
-    core = (model if full else _with_lora(model, config)).to(device)
-    if use_bf16(device.split(":")[0]):
-        for weight in core.parameters():
-            if not weight.requires_grad:
-                weight.data = weight.data.to(torch.bfloat16)
-    return core
-
-
-def _with_lora(model: Any, config: Any) -> Any:
-    from peft import LoraConfig, get_peft_model
-
-    lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=config.target_modules, task_type="CAUSAL_LM")
-    return get_peft_model(model, lora)
-
-
 def _plot(metrics: Path, target: Path) -> None:
     """Loss per step, one line per phase."""
     rows = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
@@ -255,6 +239,3 @@ def _plot(metrics: Path, target: Path) -> None:
         axes.set_xlabel("step")
         axes.set_ylabel("loss")
         axes.legend()
-
-
-__all__ = ["PhaseConfig", "TrainOptions", "TrainResult", "train"]

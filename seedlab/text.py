@@ -1,4 +1,4 @@
-"""Plain-text helpers for SDG: sentences, content words, overlap, and near-duplicate tests."""
+"""Plain-text helpers shared by SDG, evaluation and the judge: sentences, content words, overlap, near-duplicates."""
 
 from __future__ import annotations
 

@@ -1,0 +1,51 @@
+"""The model as the trainer holds it: Hugging Face weights loaded for a reference, with LoRA layers added."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from seedlab.config import Settings, TrainConfig
+from seedlab.train._loop import use_bf16
+
+ModelLoader = Callable[[str], tuple[Any, Any]]  # a model reference -> (model, tokenizer); tests pass a tiny one
+
+
+def load_model(settings: Settings, reference: str) -> tuple[Any, Any]:
+    """(model, tokenizer) in fp32 for a registry name, .gguf or Hugging Face folder (a GGUF is converted once
+    into the cache under `settings`' models folder)."""
+    import torch
+    import transformers
+
+    from seedlab.backends import hf_copy, resolve_model
+
+    folder = hf_copy(resolve_model(reference, settings.models_path), settings.models_path)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    return model, tokenizer
+
+
+def model_loader(settings: Settings, given: ModelLoader | None = None) -> ModelLoader:
+    """`given`, else load_model with these settings."""
+    return given or (lambda reference: load_model(settings, reference))
+
+
+def prepare_model(model: Any, config: TrainConfig, full: bool, device: str) -> Any:
+    """The model as it trains: LoRA layers added (unless `full`), on `device`, frozen weights in bf16 where
+    bf16 autocast runs (autocast would otherwise re-cast them on every step)."""
+    import torch
+
+    core = (model if full else _with_lora(model, config)).to(device)
+    if use_bf16(device.split(":")[0], config.precision):
+        for weight in core.parameters():
+            if not weight.requires_grad:
+                weight.data = weight.data.to(torch.bfloat16)
+    return core
+
+
+def _with_lora(model: Any, config: TrainConfig) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=config.target_modules, task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
