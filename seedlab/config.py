@@ -149,6 +149,10 @@ class EvalConfig:
 class JudgeConfig:
     """`seedlab judge train`: the self-taught evaluator's rounds."""
 
+    kind: str = "reward"  # reward: a scalar reward model (Bradley-Terry); generative: verdict traces (README)
+    reward_epochs: int = 2
+    reward_lr: float = 5e-4  # LoRA and the scalar head
+
     iterations: int = 2  # rounds of verdict sampling and training
     samples: int = 4  # verdicts sampled per pair and round, half in each order
     temperature: float = 0.8  # verdict sampling

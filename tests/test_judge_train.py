@@ -14,7 +14,7 @@ from seedlab.cli import cli
 from seedlab.config import load_settings
 from seedlab.errors import SeedlabError
 from seedlab.judge import JudgeTrainOptions, train_judge
-from seedlab.rounds import RoundModels
+from seedlab.judge.rounds import RoundModels
 from seedlab.train import TrainOptions, TrainResult
 
 

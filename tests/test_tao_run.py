@@ -12,7 +12,7 @@ import pytest
 from seedlab.backends import Backend, FakeBackend, Request
 from seedlab.config import load_settings
 from seedlab.errors import SeedlabError
-from seedlab.rounds import RoundModels
+from seedlab.judge.rounds import RoundModels
 from seedlab.tao import TaoOptions, render_report, run_tao
 
 

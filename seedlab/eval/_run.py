@@ -16,7 +16,7 @@ from seedlab.config import Settings
 from seedlab.errors import SeedlabError
 from seedlab.eval._score import key_fact_score, key_facts, token_f1
 from seedlab.fsutil import new_run_dir, read_jsonl_rows, write_text_atomic
-from seedlab.judge.judging import judge_pairs, open_judge, rate_against_reference
+from seedlab.judge.judging import Judge, as_judge, open_judge
 
 BENCHMARKS = ("knowledge-branch", "skills-branch")
 CHANGE = 0.05  # a leaf counts as improved or regressed when its score moves by at least 5 points
@@ -56,7 +56,7 @@ class EvalReport:
         return self.run_dir / "chart.png"
 
 
-Opener = Callable[[str], Backend]  # "base" | "candidate" | "judge" -> a backend
+Opener = Callable[[str], Any]  # "base" | "candidate" -> a Backend; "judge" -> a Judge (or a Backend)
 
 
 def evaluate(settings: Settings, options: EvaluateOptions, echo: Callable[[str], None] = print,
@@ -80,8 +80,9 @@ def evaluate(settings: Settings, options: EvaluateOptions, echo: Callable[[str],
             backends.pop(role).close()  # one model in memory at a time
         judge = None
         if skills or (knowledge and options.judge):
-            backends["judge"] = judge = open_backend("judge")
-            echo(f"judge: {judge.model_id}")
+            judge = as_judge(open_backend("judge"))
+            backends["judge"] = judge  # type: ignore[assignment]  # closed with the backends
+            echo(f"judge: {judge.model_id} ({judge.kind})")
         rows, records = _score_knowledge(knowledge, answers, judge if options.judge else None)
         skill_rows, skill_records = _score_skills(skills, answers, len(knowledge), judge)
     finally:
@@ -145,7 +146,7 @@ def _user_turn(question: Question) -> str:
 
 
 def _score_knowledge(questions: list[Question], answers: dict[str, list[str]],
-                     judge: Backend | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                     judge: Judge | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     records = []
     for k, q in enumerate(questions):
         record: dict[str, Any] = {"benchmark": "knowledge-branch", "group": q.group, "held_out": q.held_out,
@@ -157,8 +158,7 @@ def _score_knowledge(questions: list[Question], answers: dict[str, list[str]],
         records.append(record)
     if judge is not None and records:
         for role in ("base", "candidate"):
-            ratings = rate_against_reference(judge, [(r["question"], r["reference"], r[role]["answer"])
-                                                     for r in records])
+            ratings = judge.grade([(r["question"], r["reference"], r[role]["answer"]) for r in records])
             for record, rating in zip(records, ratings, strict=True):
                 record[role]["judge"] = rating
     rows = []
@@ -178,12 +178,12 @@ def _score_knowledge(questions: list[Question], answers: dict[str, list[str]],
 
 
 def _score_skills(questions: list[Question], answers: dict[str, list[str]], offset: int,
-                  judge: Backend | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                  judge: Judge | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     if not questions or judge is None:
         return [], []
     items = [(_user_turn(q), answers["candidate"][offset + k], answers["base"][offset + k])
              for k, q in enumerate(questions)]
-    verdicts = judge_pairs(judge, items)
+    verdicts = judge.compare(items)
     records = [{"benchmark": "skills-branch", "group": q.group, "question": _user_turn(q), "reference": q.reference,
                 "base": {"answer": base}, "candidate": {"answer": cand}, "outcome": outcome, "verdicts": raw}
                for q, (_, cand, base), (outcome, raw) in zip(questions, items, verdicts, strict=True)]
@@ -285,7 +285,7 @@ def _opener(settings: Settings, options: EvaluateOptions) -> Opener:
         if reference and not is_adapter(reference):
             resolve_model(reference, settings.models_path)  # a wrong name fails now, not after minutes of answers
 
-    def open_backend(role: str) -> Backend:
+    def open_backend(role: str) -> Any:
         if role == "judge":
             return open_judge(settings, options.judge)
         if adapter is not None:

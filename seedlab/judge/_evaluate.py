@@ -10,7 +10,7 @@ from pathlib import Path
 
 from seedlab.backends import Backend
 from seedlab.fsutil import read_jsonl_rows
-from seedlab.judge.judging import pair_request, parse_pair_verdict
+from seedlab.judge.judging import GenerativeJudge, Judge, ScalarJudge, as_judge, pair_request, parse_pair_verdict
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,18 @@ def load_pairs(path: Path) -> list[Pair]:
             for _, row in read_jsonl_rows(path, ("prompt", "chosen", "rejected"), "pairs")]
 
 
-def evaluate_judge(judge: Backend, pairs: Sequence[Pair], max_tokens: int = 64) -> JudgeScore:
-    """Ask the judge about every pair twice, the chosen answer first and then second; greedy, so reruns agree."""
+def evaluate_judge(judge: Judge | Backend, pairs: Sequence[Pair], max_tokens: int = 64) -> JudgeScore:
+    """Ask a generative judge about every pair twice, the chosen answer first and then second (greedy, so reruns
+    agree); a scalar judge scores both answers once, so it cannot follow the position (consistent by construction)."""
+    judge = as_judge(judge)
+    if isinstance(judge, ScalarJudge):
+        outcomes = [outcome for outcome, _ in judge.compare([(p.prompt, p.chosen, p.rejected) for p in pairs])]
+        right = sum(o == "win" for o in outcomes) + 0.5 * sum(o == "tie" for o in outcomes)
+        return JudgeScore(len(pairs), right / max(1, len(pairs)), 1.0 if pairs else 0.0, 0.0)
+    assert isinstance(judge, GenerativeJudge)
     requests = [pair_request(p.prompt, a, b, max_tokens=max_tokens)
                 for p in pairs for a, b in ((p.chosen, p.rejected), (p.rejected, p.chosen))]
-    verdicts = [parse_pair_verdict(r.texts[0]) for r in judge.complete(requests)]
+    verdicts = [parse_pair_verdict(r.texts[0]) for r in judge.backend.complete(requests)]
     correct = consistent = unparseable = 0
     for k in range(len(pairs)):
         first, second = verdicts[2 * k], verdicts[2 * k + 1]  # chosen was A, then B

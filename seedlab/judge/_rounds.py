@@ -24,9 +24,10 @@ from seedlab.config import PhaseConfig, Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import read_json_object, write_text_atomic
 from seedlab.judge._evaluate import JudgeScore, Pair, evaluate_judge, load_pairs
+from seedlab.judge._reward import train_reward
 from seedlab.judge._synth import SynthPair, Verdicts, sample_verdicts, select_traces, synthesize
-from seedlab.judge.judging import judge_ref
-from seedlab.rounds import RoundModels
+from seedlab.judge.judging import judge_kind, judge_ref
+from seedlab.judge.rounds import RoundModels
 from seedlab.runs import Progress, finish_run, no_progress, open_run, run_status
 from seedlab.workspace import shipped
 
@@ -44,6 +45,7 @@ class JudgeTrainOptions:
     teacher: str | None = None  # writes x', y and y' (default sdg.teacher)
     heldout: Path | None = None  # labelled pairs that select the best round
     resume: str | None = None  # a judge run id or folder
+    kind: str | None = None  # reward | generative (default judge.kind)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class JudgeTrainResult:
     rounds: list[dict[str, Any]]
     best: int
     judge: Path
+    kind: str = "generative"
 
 
 def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[str], None] = print,
@@ -69,10 +72,15 @@ def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[
         load_prompts(options.instructions or shipped("judge", "instructions.jsonl"))
     run_dir, info, saved = open_run(settings.judges_path, options.resume, options, "judge")
     start = judge_ref(settings, saved.judge)
-    if is_adapter(start):
+    if not saved.judge and judge_kind(start) != "generative":
+        start = settings.config.sdg.teacher  # eval.judge names a scalar judge: train from the teacher model
+    if judge_kind(start) != "generative" or is_adapter(start):
         raise SeedlabError(f"--judge {start}: training starts from a model (registry name or .gguf), not an "
                            f"adapter; give the model the adapter was trained on")
     run = _JudgeRun(settings, run_dir, start, models or RoundModels(settings), echo, progress or no_progress)
+    kind = saved.kind or settings.config.judge.kind
+    if kind not in ("reward", "generative"):
+        raise SeedlabError(f"--kind {kind}: choose reward or generative")
     heldout = load_pairs(saved.heldout or shipped("judge", "heldout_pairs.jsonl"))
     instructions = load_prompts(saved.instructions or shipped("judge", "instructions.jsonl"))
     iterations = saved.iterations or settings.config.judge.iterations
@@ -84,6 +92,10 @@ def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[
         if len(pairs) < 4:
             raise SeedlabError(f"only {len(pairs)} usable pairs from {len(instructions)} instructions; give more "
                                f"instructions or a stronger --teacher")
+        if kind == "reward":
+            sets = {"heldout": heldout, "quality": load_pairs(shipped("judge", "quality_pairs.jsonl"))}
+            row = train_reward(settings, run_dir, start, pairs, sets, run.models, echo, run.bar)
+            return _finish(run_dir, info, [row], len(heldout), run_dir / "judge", kind)
         rounds = [run.evaluate(run_dir / "round-0", heldout, "the starting judge", None)]
         echo(_round_line(rounds[0]))
         for number in range(1, iterations + 1):
@@ -91,20 +103,22 @@ def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[
             echo(_round_line(rounds[-1]))
     finally:
         run.models.close()
-    return _finish(run_dir, info, rounds, len(heldout))
+    return _finish(run_dir, info, rounds, len(heldout), run_dir / "judge.gguf", kind)
 
 
-def _finish(run_dir: Path, info: dict[str, Any], rounds: list[dict[str, Any]], heldout: int) -> JudgeTrainResult:
-    """Copy the best round's judge to judge.gguf; write the report and chart; mark the run finished."""
+def _finish(run_dir: Path, info: dict[str, Any], rounds: list[dict[str, Any]], heldout: int, judge_file: Path,
+            kind: str) -> JudgeTrainResult:
+    """Keep the best round's judge (a generative run copies its GGUF to judge.gguf); write the report and chart;
+    mark the run finished."""
     best = max(rounds, key=lambda r: (r["accuracy"], r["consistent"], -r["round"]))["round"]
-    judge_file = run_dir / "judge.gguf"
-    shutil.copyfile(run_dir / f"round-{best}" / "judge.gguf", judge_file.with_name("judge.gguf.partial"))
-    judge_file.with_name("judge.gguf.partial").replace(judge_file)
-    report = {"rounds": rounds, "best": best, "judge": str(judge_file), "heldout_pairs": heldout}
+    if kind == "generative":
+        shutil.copyfile(run_dir / f"round-{best}" / "judge.gguf", judge_file.with_name("judge.gguf.partial"))
+        judge_file.with_name("judge.gguf.partial").replace(judge_file)
+    report = {"kind": kind, "rounds": rounds, "best": best, "judge": str(judge_file), "heldout_pairs": heldout}
     write_text_atomic(run_dir / "report.json", json.dumps(report, indent=2))
     _chart(rounds, run_dir / "chart.png")
-    finish_run(run_dir, info, rounds=rounds, best=best, judge=str(judge_file))
-    return JudgeTrainResult(run_dir, rounds, best, judge_file)
+    finish_run(run_dir, info, kind=kind, rounds=rounds, best=best, judge=str(judge_file))
+    return JudgeTrainResult(run_dir, rounds, best, judge_file, kind)
 
 
 @dataclass
@@ -251,3 +265,16 @@ def _chart(rounds: list[dict[str, Any]], target: Path) -> None:
         axes.set_ylabel("% on held-out pairs")
         axes.set_ylim(0, 100)
         axes.legend()
+
+
+def trained_judges(settings: Settings) -> list[dict[str, Any]]:
+    """Finished `judge train` runs in this home, newest first: kind, judge path, held-out (and quality) accuracy."""
+    rows = []
+    for report_file in sorted(settings.judges_path.glob("*/report.json"), reverse=True):
+        report = read_json_object(report_file)
+        best = next((r for r in report.get("rounds", []) if r.get("round") == report.get("best")), None)
+        if best is None or "judge" not in report:
+            continue
+        rows.append({"kind": report.get("kind", "generative"), "judge": report["judge"], "accuracy": best["accuracy"],
+                     "quality": (best.get("quality") or {}).get("accuracy")})
+    return rows

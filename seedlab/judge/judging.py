@@ -164,6 +164,120 @@ def vote(values: Sequence[Any]) -> Any:
     return valid[(len(valid) - 1) // 2] if valid else None
 
 
+# --- the judge kinds -----------------------------------------------------------------------------------------------
+
+POINT_SYSTEM = (
+    "You rate a response to a request. Rating 1: it ignores the request or is wrong. Rating 2: it partly does what "
+    "was asked. Rating 3: it does exactly what was asked, correctly. " + RATING_REPLY
+)
+Outcome = tuple[str, list[str]]  # win | tie | loss for the candidate, and the raw replies or scores behind it
+
+
+class Judge:
+    """What every judging step asks a judge: which of two answers is better (`compare`, candidate against base),
+    a 1-3 rating of one answer (`rate`), and a 1-3 grade against a reference answer (`grade`)."""
+
+    kind = "generative"
+    model_id = ""
+
+    def compare(self, items: Sequence[tuple[str, str, str]], max_tokens: int = 64) -> list[Outcome]:
+        raise NotImplementedError
+
+    def rate(self, items: Sequence[tuple[str, str]], max_tokens: int = 64) -> list[int | None]:
+        raise NotImplementedError
+
+    def grade(self, items: Sequence[tuple[str, str, str]], max_tokens: int = 64) -> list[int | None]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Free the model."""
+
+
+class GenerativeJudge(Judge):
+    """A chat model that writes its verdict: pairs are asked in both orders, ratings in JSON."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend, self.model_id = backend, backend.model_id
+
+    def compare(self, items: Sequence[tuple[str, str, str]], max_tokens: int = 64) -> list[Outcome]:
+        return judge_pairs(self.backend, items, max_tokens)
+
+    def rate(self, items: Sequence[tuple[str, str]], max_tokens: int = 64) -> list[int | None]:
+        requests = [rating_request(POINT_SYSTEM, f"Request: {p}\n\nResponse: {r}", max_tokens) for p, r in items]
+        return [None if (got := parse_rating(r.texts[0])) is None else got[0]
+                for r in (self.backend.complete(requests) if requests else [])]
+
+    def grade(self, items: Sequence[tuple[str, str, str]], max_tokens: int = 64) -> list[int | None]:
+        return rate_against_reference(self.backend, items, max_tokens)
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+class ScalarJudge(Judge):
+    """A judge that scores each (request, answer) with one number. A pair is compared by its two scores, so no
+    position can be preferred; a rating cuts the score at two thresholds: 1 below `low`, 3 from `high` up."""
+
+    low = 0.0
+    high = 0.0
+
+    def score(self, items: Sequence[tuple[str, str]]) -> list[float]:
+        raise NotImplementedError
+
+    def compare(self, items: Sequence[tuple[str, str, str]], max_tokens: int = 64) -> list[Outcome]:
+        scores = self.score([(p, c) for p, c, _ in items] + [(p, b) for p, _, b in items])
+        out = []
+        for k in range(len(items)):
+            mine, theirs = scores[k], scores[len(items) + k]
+            outcome = "win" if mine > theirs + 1e-6 else "loss" if theirs > mine + 1e-6 else "tie"
+            out.append((outcome, [f"{mine:.4f}", f"{theirs:.4f}"]))
+        return out
+
+    def rate(self, items: Sequence[tuple[str, str]], max_tokens: int = 64) -> list[int | None]:
+        return [self.rating(value) for value in self.score(items)]
+
+    def grade(self, items: Sequence[tuple[str, str, str]], max_tokens: int = 64) -> list[int | None]:
+        return self.rate([(question, answer) for question, _reference, answer in items])  # no reference needed
+
+    def rating(self, value: float) -> int:
+        return 1 if value < self.low else 3 if value >= self.high else 2
+
+
+def as_judge(judge: Judge | Backend) -> Judge:
+    """A Judge as it is, a plain backend as a generative judge."""
+    return judge if isinstance(judge, Judge) else GenerativeJudge(judge)
+
+
+# --- which judge ----------------------------------------------------------------------------------------------------
+
+LIKELIHOOD = "likelihood:"  # likelihood:MODEL, a judge that needs no training
+REWARD_FILE = "judge.json"  # beside a reward model's adapter: its kind, backbone, thresholds and accuracy
+
+
+def judge_kind(ref: str) -> str:
+    """generative, reward or likelihood, by what the reference names."""
+    if ref.startswith(LIKELIHOOD):
+        return "likelihood"
+    return "reward" if (Path(ref) / REWARD_FILE).is_file() else "generative"
+
+
+def open_judge(settings: Settings, given: str | None = None, echo: Callable[[str], None] | None = None,
+               open_model: Callable[[str], Backend] | None = None) -> Judge:
+    """The judge a reference names: `likelihood:MODEL`; a reward model folder from `judge train --kind reward`
+    (its judge.json); else a generative model (a registry name, .gguf or adapter folder; see judge_model),
+    opened by `open_model` (default make_backend)."""
+    ref = judge_ref(settings, given)
+    kind = judge_kind(ref)
+    if kind == "generative":
+        model = judge_model(settings, ref, echo)
+        return GenerativeJudge(open_model(model) if open_model else make_backend(settings, model))
+    from seedlab.judge._scalar import LikelihoodJudge, RewardJudge
+
+    if kind == "likelihood":
+        return LikelihoodJudge(settings, ref.removeprefix(LIKELIHOOD) or settings.config.model.default)
+    return RewardJudge(settings, Path(ref))
+
+
 # --- which judge ----------------------------------------------------------------------------------------------------
 
 
@@ -189,15 +303,16 @@ def judge_model(settings: Settings, given: str | None = None, echo: Callable[[st
     return str(merged)
 
 
-def open_judge(settings: Settings, given: str | None = None, echo: Callable[[str], None] | None = None) -> Backend:
-    """The judge's backend: a registry name, a .gguf (such as `judge train`'s judge.gguf), a Hugging Face folder,
-    or an adapter folder (merged first, see judge_model)."""
-    return make_backend(settings, judge_model(settings, given, echo))
-
-
 def judge_identity(settings: Settings, given: str | None = None) -> dict[str, Any]:
-    """A judge as it enters cache keys: the model's name and file hash, or an adapter folder and its weights' time."""
+    """A judge as it enters cache keys: the model's name and file hash, or a folder (adapter, reward model) and
+    its weights' time."""
     ref = judge_ref(settings, given)
+    kind = judge_kind(ref)
+    if kind == "reward":
+        weights = Path(ref) / "adapter" / "adapter_model.safetensors"
+        return {"kind": kind, "folder": ref, "mtime": weights.stat().st_mtime if weights.exists() else None}
+    if kind == "likelihood":
+        return {"kind": kind, **judge_identity(settings, ref.removeprefix(LIKELIHOOD) or settings.config.model.default)}
     if is_adapter(ref):
         weights = Path(ref) / "adapter_model.safetensors"
         return {"adapter": ref, "mtime": weights.stat().st_mtime if weights.exists() else None}

@@ -37,11 +37,16 @@ class LeafJob:
     facts: list[Fact] = field(default_factory=list)  # knowledge only
     anchors: set[str] = field(default_factory=set)  # knowledge only: words that name the subject
     title: str = ""
-    judge: Backend | None = None  # eval.judge when set (a `judge train` judge, say); else the teacher judges
+    judge: judging.Judge | None = None  # eval.judge when set (a `judge train` judge, say); else the teacher judges
 
     @property
     def judging(self) -> Backend:
-        return self.judge or self.teacher
+        """The chat model behind a generative judge, which SDG asks with its own templates and votes."""
+        return self.judge.backend if isinstance(self.judge, judging.GenerativeJudge) else self.teacher
+
+    @property
+    def scalar(self) -> bool:
+        return isinstance(self.judge, judging.ScalarJudge)
 
 
 def unit_seed(job: LeafJob, unit_id: str) -> int:
@@ -198,9 +203,25 @@ def _rate_answers(unit: _SkillUnit, items: list[_Item]) -> list[_Item]:
     return kept
 
 
-# The simple pipeline is the full one without its two judges.
+def _score_answers(unit: _SkillUnit, items: list[_Item]) -> list[_Item]:
+    """A scalar judge's score of each pair, rated 1-3 by its calibrated thresholds; below the threshold drops.
+    (A scalar judge scores answers, not requests, so it has no question step.)"""
+    judge = unit.job.judge
+    assert isinstance(judge, judging.ScalarJudge)
+    scores = judge.score([(_user_turn(i.context, i.request), i.answer) for i in items]) if items else []
+    kept = []
+    for item, score in zip(items, scores, strict=True):
+        rating = judge.rating(score)
+        if unit.keep(item, "pair_judge", f"rated_{rating}" if rating < unit.job.threshold else None):
+            item.judge = {"rating": rating, "score": round(score, 4), "judge": judge.model_id, "kind": judge.kind}
+            kept.append(item)
+    return kept
+
+
+# The simple pipeline is the full one without its two judges; with a scalar judge, the full one rates answers only.
 SKILL_STEPS: dict[str, tuple[SkillStep, ...]] = {
     "full": (_write_requests, _check_requests, _judge_requests, _answer, _rate_answers),
+    "full-scalar": (_write_requests, _check_requests, _answer, _score_answers),
     "simple": (_write_requests, _check_requests, _answer),
 }
 
@@ -213,7 +234,7 @@ def skill_unit(job: LeafJob, unit: int, per_call: int) -> list[Record]:
     shots = [seeds[(anchor + k) % len(seeds)] for k in range(min(3, len(seeds)))]
     state = _SkillUnit(job, uid, anchor, shots, unit_seed(job, uid), per_call)
     items: list[_Item] = []
-    for step in SKILL_STEPS[job.pipeline]:
+    for step in SKILL_STEPS[f"{job.pipeline}-scalar" if job.pipeline == "full" and job.scalar else job.pipeline]:
         items = step(state, items)
     for item in items:
         messages = [{"role": "user", "content": _user_turn(item.context, item.request)},

@@ -23,6 +23,7 @@ from seedlab.backends import Backend, Request, Result
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import new_run_dir, read_json_object, write_text_atomic
+from seedlab.judge.judging import Judge, as_judge, judge_identity, open_judge
 from seedlab.runs import Progress, finish_run
 from seedlab.sdg import _pipelines as pipelines
 from seedlab.sdg._chunk import approximate_tokens, document_facts, document_title
@@ -118,7 +119,7 @@ class _Plan:
 
 
 def generate(settings: Settings, options: GenerateOptions, teacher: Backend | None = None,
-             progress: Progress | None = None, judge: Backend | None = None) -> RunResult:
+             progress: Progress | None = None, judge: Judge | Backend | None = None) -> RunResult:
     """Generate training data for the changed leaves (all, with base 'empty') into a new or resumed run.
 
     The skills pipeline's judges are `judge`, else eval.judge when config sets one, else the teacher."""
@@ -142,13 +143,13 @@ def generate(settings: Settings, options: GenerateOptions, teacher: Backend | No
         if endpoint:
             identity["model"] = teacher.model_id
         if judge is None and plan.pipeline == "full" and settings.config.eval.judge and not endpoint:
-            from seedlab.judge.judging import judge_identity, open_judge
-
             plan = dataclasses.replace(plan, judge=judge_identity(settings))
             judge = open_judge(settings)
             owned.callback(judge.close)
         elif judge is not None:
-            plan = dataclasses.replace(plan, judge={"model": judge.model_id})
+            judge = as_judge(judge)
+            kind = {} if judge.kind == "generative" else {"kind": judge.kind}  # earlier runs keep their keys
+            plan = dataclasses.replace(plan, judge={"model": judge.model_id, **kind})
         workers = options.workers or (settings.config.endpoint.concurrency if endpoint else 1)
         run = _open_run(settings.datasets_path, leaves, identity, templates, plan)
         job = _Generation(run, settings, CountingBackend(teacher), judge, templates, plan, identity, workers,
@@ -182,7 +183,7 @@ class _Generation:
     run_dir: Path
     settings: Settings
     teacher: CountingBackend
-    judge: Backend | None
+    judge: Judge | None
     templates: TemplateSet
     plan: _Plan
     identity: dict[str, Any]  # the teacher's, as it enters keys and provenance

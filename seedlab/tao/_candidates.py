@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seedlab.backends import Backend, Request
-from seedlab.judge.judging import RATING_REPLY, parse_rating, rating_request
+from seedlab.judge.judging import Judge
 from seedlab.tao._scorers import Scorer, score_response
 
 
@@ -71,20 +71,12 @@ def sample_candidates(policy: Backend, prompts: Sequence[str], samples: int, max
     return out
 
 
-RATE_SYSTEM = (
-    "You rate a response to a request. Rating 1: it ignores the request or is wrong. Rating 2: it partly does what "
-    "was asked. Rating 3: it does exactly what was asked, correctly. " + RATING_REPLY
-)
-
-
-def judge_ratings(judge: Backend, items: Sequence[tuple[str, str]], max_tokens: int = 64) -> list[float | None]:
+def judge_ratings(judge: Judge, items: Sequence[tuple[str, str]], max_tokens: int = 64) -> list[float | None]:
     """The judge's pointwise 1-3 rating of each (prompt, response), as 0, 0.5 or 1; None when unparseable."""
-    requests = [rating_request(RATE_SYSTEM, f"Request: {p}\n\nResponse: {r}", max_tokens) for p, r in items]
-    ratings = [parse_rating(r.texts[0]) for r in (judge.complete(requests) if requests else [])]
-    return [None if r is None else (r[0] - 1) / 2 for r in ratings]
+    return [None if r is None else (r - 1) / 2 for r in judge.rate(items, max_tokens)]
 
 
-def score_all(scorers: Sequence[Scorer], judge: Backend | None, judge_weight: float,
+def score_all(scorers: Sequence[Scorer], judge: Judge | None, judge_weight: float,
               items: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
     """Scores of each (prompt, response): every rule scorer, the judge's rating when a judge is given, and their
     weighted mean (`total`, None when every scorer failed)."""

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seedlab.backends import Backend, Request
+from seedlab.backends import Request
 from seedlab.charts import chart
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import read_json_object, write_text_atomic
-from seedlab.rounds import RoundModels
+from seedlab.judge.judging import Judge, ScalarJudge, open_judge
+from seedlab.judge.rounds import RoundModels
 from seedlab.runs import Progress, finish_run, no_progress, open_run
 from seedlab.tao._candidates import build_pairs, sample_candidates, score_all
 from seedlab.tao._scorers import Scorer, load_scorer
@@ -130,10 +131,11 @@ class _TaoRun:
     scorers: list[Scorer]
     use_judge: bool
     judge_weight: float
-    judge: str  # the judge model (an adapter judge merged into GGUF), for the judge scorer and the comparison
+    judge_ref: str | None  # --judge: for the judge scorer and the comparison (default: eval.judge)
     models: RoundModels
     echo: Callable[[str], None]
     bar: Progress
+    opened: Judge | None = None
 
     @classmethod
     def start(cls, settings: Settings, run_dir: Path, options: TaoOptions, models: RoundModels,
@@ -141,19 +143,25 @@ class _TaoRun:
         method = options.method or settings.config.tao.method
         if method not in ("dpo", "rft"):
             raise SeedlabError(f"--method {method}: choose dpo or rft")
-        from seedlab.judge.judging import judge_model
-
         specs = list(options.scorers) or ["judge"]
         return cls(settings, run_dir, options.model or settings.config.model.default, method,
                    options.samples or settings.config.tao.samples, specs,
                    [load_scorer(s) for s in specs if s.split("=")[0] != "judge"],
                    "judge" in [s.split("=")[0] for s in specs],
                    next((float(s.split("=")[1]) for s in specs if s.startswith("judge=")), 1.0),
-                   judge_model(settings, options.judge, echo), models, echo, bar)
+                   options.judge, models, echo, bar)
 
-    def scorer_judge(self) -> Backend | None:
+    def judge(self) -> Judge:
+        """The judge, opened once: a generative one through the run's models, a scalar one owned by them."""
+        if self.opened is None:
+            self.opened = open_judge(self.settings, self.judge_ref, self.echo, self.models.model)
+            if isinstance(self.opened, ScalarJudge):
+                self.models.own(self.opened)
+        return self.opened
+
+    def scorer_judge(self) -> Judge | None:
         """The judge whose rating joins the scores, when the scorers name it."""
-        return self.models.model(self.judge) if self.use_judge else None
+        return self.judge() if self.use_judge else None
 
     def round(self, number: int, prompts: list[str], heldout: list[str],
               previous: dict[str, Any]) -> tuple[dict[str, Any], Path]:
@@ -243,17 +251,15 @@ class _TaoRun:
 
     def compare(self, heldout: list[str], start: dict[str, Any], tuned: dict[str, Any]) -> dict[str, Any]:
         """The judge's pairwise verdicts, both orders, on the tuned policy's held-out answers against the start's."""
-        from seedlab.judge.judging import judge_pairs
-
         saved = read_json_object(self.run_dir / "judge_comparison.json")
         if saved:
             return saved
         start_answers = json.loads((Path(start["policy"]).parent / "answers.json").read_text())
         tuned_answers = json.loads((Path(tuned["policy"]).parent / "answers.json").read_text())
-        judge = self.models.model(self.judge)
+        judge = self.judge()
         self.bar("judge: tuned vs start", 0, len(heldout))
-        outcomes = judge_pairs(judge, [(p, t["answer"], s["answer"]) for p, t, s in
-                                       zip(heldout, tuned_answers, start_answers, strict=True)], max_tokens=128)
+        outcomes = judge.compare([(p, t["answer"], s["answer"]) for p, t, s in
+                                  zip(heldout, tuned_answers, start_answers, strict=True)], max_tokens=128)
         self.bar("judge: tuned vs start", len(heldout), len(heldout))
         counts = {k: sum(o == k for o, _ in outcomes) for k in ("win", "tie", "loss")}
         write_text_atomic(self.run_dir / "judge_comparison.json", json.dumps(counts))

@@ -1,5 +1,5 @@
 """Training: samples -> tokens with loss masks -> phased LoRA loop with checkpoints that resume; preference tuning
-(DPO, RFT) on the same loop; merging and export.
+(DPO, RFT) and reward models (Bradley-Terry) on the same loop; merging and export.
 
 The public surface: `train` (phases from config or given), `tune` (preference tuning), `load_model` and
 `ModelLoader` (how a model is loaded for training, replaceable in tests), `convert`, `requantize` and
@@ -8,7 +8,8 @@ The public surface: `train` (phases from config or given), `tune` (preference tu
 from seedlab.train._export import convert, requantize, write_compared
 from seedlab.train._model import ModelLoader, load_model
 from seedlab.train._preference import TuneConfig, tune
+from seedlab.train._reward import RewardConfig, answer_logprobs, fit_reward, reward_scores
 from seedlab.train._run import TrainOptions, TrainResult, train
 
-__all__ = ["ModelLoader", "TrainOptions", "TrainResult", "TuneConfig", "convert", "load_model", "requantize", "train",
-           "tune", "write_compared"]
+__all__ = ["ModelLoader", "RewardConfig", "TrainOptions", "TrainResult", "TuneConfig", "answer_logprobs", "convert",
+           "fit_reward", "load_model", "requantize", "reward_scores", "train", "tune", "write_compared"]

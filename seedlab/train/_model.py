@@ -11,17 +11,22 @@ from seedlab.train._loop import use_bf16
 ModelLoader = Callable[[str], tuple[Any, Any]]  # a model reference -> (model, tokenizer); tests pass a tiny one
 
 
-def load_model(settings: Settings, reference: str) -> tuple[Any, Any]:
+def load_model(settings: Settings, reference: str, scalar_head: bool = False) -> tuple[Any, Any]:
     """(model, tokenizer) in fp32 for a registry name, .gguf or Hugging Face folder (a GGUF is converted once
-    into the cache under `settings`' models folder)."""
+    into the cache under `settings`' models folder). With `scalar_head` the language-model head is replaced by a
+    new one-number head read at the last token (a reward model's backbone)."""
     import torch
     import transformers
 
-    from seedlab.backends import hf_copy, resolve_model
+    from seedlab.backends import hf_copy, pad_token_id, resolve_model
 
     folder = hf_copy(resolve_model(reference, settings.models_path), settings.models_path)
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
-    model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    if not scalar_head:
+        return transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), tokenizer
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1,
+                                                                            dtype=torch.float32)
+    model.config.pad_token_id = pad_token_id(tokenizer)  # the score is read at the last token that is not padding
     return model, tokenizer
 
 
@@ -30,12 +35,13 @@ def model_loader(settings: Settings, given: ModelLoader | None = None) -> ModelL
     return given or (lambda reference: load_model(settings, reference))
 
 
-def prepare_model(model: Any, config: TrainConfig, full: bool, device: str) -> Any:
+def prepare_model(model: Any, config: TrainConfig, full: bool, device: str, task: str = "CAUSAL_LM") -> Any:
     """The model as it trains: LoRA layers added (unless `full`), on `device`, frozen weights in bf16 where
-    bf16 autocast runs (autocast would otherwise re-cast them on every step)."""
+    bf16 autocast runs (autocast would otherwise re-cast them on every step). `task` "SEQ_CLS" also trains the
+    scalar head of a reward model."""
     import torch
 
-    core = (model if full else _with_lora(model, config)).to(device)
+    core = (model if full else _with_lora(model, config, task)).to(device)
     if use_bf16(device.split(":")[0], config.precision):
         for weight in core.parameters():
             if not weight.requires_grad:
@@ -43,9 +49,9 @@ def prepare_model(model: Any, config: TrainConfig, full: bool, device: str) -> A
     return core
 
 
-def _with_lora(model: Any, config: TrainConfig) -> Any:
+def _with_lora(model: Any, config: TrainConfig, task: str) -> Any:
     from peft import LoraConfig, get_peft_model
 
     lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=config.target_modules, task_type="CAUSAL_LM")
+                      target_modules=config.target_modules, task_type=task)
     return get_peft_model(model, lora)

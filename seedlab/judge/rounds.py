@@ -18,12 +18,17 @@ class RoundModels:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._open: dict[str, Backend] = {}
+        self._owned: list[Any] = []
 
     def model(self, ref: str) -> Backend:
         """The model `ref` (a registry name or .gguf) for generation, loaded once."""
         if ref not in self._open:
             self._open[ref] = make_backend(self.settings, ref)
         return self._open[ref]
+
+    def own(self, closable: Any) -> None:
+        """Close `closable` (a judge this run opened itself) with the models at the end of the run."""
+        self._owned.append(closable)
 
     def release(self, ref: str) -> None:
         """Close the model `ref` when it is not needed again (a sampling policy the next round replaces)."""
@@ -51,7 +56,21 @@ class RoundModels:
 
         return tune(self.settings, model_ref, start_adapter, items, folder, config, echo, progress)
 
+    def fit_reward(self, model_ref: str, pairs: list[tuple[str, str, str]], folder: Path, config: Any,
+                   echo: Callable[[str], None], progress: Callable[[int, int], None]) -> Path:
+        """seedlab.train.fit_reward: a reward model (LoRA and a scalar head) into `folder`/adapter."""
+        from seedlab.train import fit_reward
+
+        return fit_reward(self.settings, model_ref, pairs, folder, config, echo, progress)
+
+    def open_reward(self, folder: Path) -> Any:
+        """The reward judge in `folder` (judge.json and adapter/), closed by the caller."""
+        from seedlab.judge._scalar import RewardJudge
+
+        return RewardJudge(self.settings, folder)
+
     def close(self) -> None:
-        for backend in self._open.values():
+        for backend in [*self._open.values(), *self._owned]:
             backend.close()
         self._open.clear()
+        self._owned.clear()

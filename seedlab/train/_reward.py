@@ -1,0 +1,113 @@
+"""Scalar scores of (request, answer) pairs: a reward model trained with the Bradley-Terry loss on preference
+pairs (a LoRA backbone with a one-number head), and the per-token log-likelihood a plain model gives an answer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seedlab.backends import is_adapter, pad_token_id
+from seedlab.config import Settings
+from seedlab.errors import SeedlabError
+from seedlab.fsutil import write_text_atomic
+from seedlab.train._data import IGNORE, Example, collate, length_batches
+from seedlab.train._loop import PhasePlan, metrics_log, run_phase
+from seedlab.train._losses import sequence_logps
+from seedlab.train._model import ModelLoader, load_model, prepare_model
+from seedlab.train._preference import chat_example
+
+SCORE_BATCH = 16  # (request, answer) rows scored together
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    epochs: int
+    lr: float
+    seed: int
+
+
+def bradley_terry_loss(chosen: Any, rejected: Any) -> Any:
+    """Mean of -log sigmoid(r_chosen - r_rejected): the chance the better answer scores higher, maximised."""
+    import torch
+
+    return -torch.nn.functional.logsigmoid(chosen - rejected).mean()
+
+
+def fit_reward(settings: Settings, model_ref: str, pairs: Sequence[tuple[str, str, str]], folder: Path,
+               config: RewardConfig, echo: Callable[[str], None], progress: Callable[[int, int], None] | None = None,
+               loader: ModelLoader | None = None) -> Path:
+    """Train a reward model on (request, better, worse) pairs into `folder/adapter` (LoRA and the scalar head);
+    resumes from `folder`'s checkpoints. `loader` gives the backbone with a scalar head (default: load_model)."""
+    import torch
+
+    adapter = folder / "adapter"
+    if is_adapter(adapter):
+        return adapter
+    folder.mkdir(parents=True, exist_ok=True)
+    train = settings.config.train
+    model, tokenizer = (loader or (lambda ref: load_model(settings, ref, scalar_head=True)))(model_ref)
+    torch.manual_seed(config.seed)
+    core = prepare_model(model, train, False, "cpu" if not torch.cuda.is_available() else "cuda:0", "SEQ_CLS")
+    device, pad_id = str(next(core.parameters()).device), pad_token_id(tokenizer)
+    rows: list[Example] = []
+    for prompt, better, worse in pairs:
+        chosen, rejected = chat_example(tokenizer, prompt, better), chat_example(tokenizer, prompt, worse)
+        if max(len(chosen.input_ids), len(rejected.input_ids)) <= train.max_length:
+            rows += [chosen, rejected]
+    if not rows:
+        raise SeedlabError(f"nothing to train the reward model on: every pair is over train.max_length="
+                           f"{train.max_length}")
+    proxies = [Example([0] * max(len(rows[2 * k].input_ids), len(rows[2 * k + 1].input_ids)), [], "")
+               for k in range(len(rows) // 2)]
+
+    def loss_fn(model: Any, batch_pairs: list[int]) -> tuple[Any, int]:
+        picked = [r for k in batch_pairs for r in (2 * k, 2 * k + 1)]
+        batch = {key: v.to(device) for key, v in collate(rows, picked, pad_id).items()}
+        scores = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()[:, 0]
+        return bradley_terry_loss(scores[0::2], scores[1::2]), int(batch["attention_mask"].sum())
+
+    plan = PhasePlan("reward", config.epochs, config.lr, 0.1, None, train.grad_accum, train.save_every, config.seed,
+                     train.precision)
+    echo(f"reward model: {len(proxies)} pairs")
+    log = metrics_log(folder / "metrics.jsonl", progress and (lambda row: progress(row["step"], row["steps"])))
+    result = run_phase(core, rows, length_batches(proxies, train.tokens_per_batch // 2), plan, pad_id,
+                       folder / "checkpoints", log, batch_loss=loss_fn)
+    staging = folder / ".adapter.partial"
+    core.save_pretrained(staging)
+    staging.rename(adapter)
+    write_text_atomic(folder / "done.json", json.dumps(result, indent=2))
+    echo(f"reward model: {result['steps']} steps, loss {result['first_loss']:.3f} -> {result['last_loss']:.3f}")
+    return adapter
+
+
+def reward_scores(model: Any, tokenizer: Any, items: Sequence[tuple[str, str]]) -> list[float]:
+    """The reward model's score of each (request, answer)."""
+    import torch
+
+    rows = [chat_example(tokenizer, prompt, answer) for prompt, answer in items]
+    scores: list[float] = []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(rows), SCORE_BATCH):
+            batch = collate(rows, list(range(start, min(len(rows), start + SCORE_BATCH))), pad_token_id(tokenizer))
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            scores += [float(v) for v in logits.float()[:, 0]]
+    return scores
+
+
+def answer_logprobs(model: Any, tokenizer: Any, items: Sequence[tuple[str, str]]) -> list[float]:
+    """Mean log-probability per token of each answer after its request (the answer's tokens only)."""
+    import torch
+
+    rows = [chat_example(tokenizer, prompt, answer) for prompt, answer in items]
+    values: list[float] = []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(rows), SCORE_BATCH):
+            batch = collate(rows, list(range(start, min(len(rows), start + SCORE_BATCH))), pad_token_id(tokenizer))
+            counts = (batch["labels"][:, 1:] != IGNORE).sum(dim=1).clamp(min=1)
+            values += [float(v) for v in sequence_logps(model, batch) / counts]
+    return values
