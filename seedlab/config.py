@@ -141,7 +141,10 @@ class TrainConfig:
 class EvalConfig:
     """`seedlab model evaluate` (and the judge every judging step uses)."""
 
-    judge: str | None = None  # the judge model; None: the SDG teacher
+    # The judge every judging step uses: likelihood:MODEL (no training), a reward judge folder (`judge train`), or
+    # a generative model; null: the SDG teacher as a generative judge. On the shipped held-out pairs the default
+    # likelihood judge scored 97.9 %, the 135M model as a generative judge 46.9 % (README, the judge).
+    judge: str | None = "likelihood:smollm2-135m-instruct"
     max_tokens: int = 96  # answer length limit; key facts come early in a good answer
 
 
@@ -150,8 +153,12 @@ class JudgeConfig:
     """`seedlab judge train`: the self-taught evaluator's rounds."""
 
     kind: str = "reward"  # reward: a scalar reward model (Bradley-Terry); generative: verdict traces (README)
-    reward_epochs: int = 2
-    reward_lr: float = 5e-4  # LoRA and the scalar head
+    # likelihood: the score is the tuned model's own likelihood ratio (training starts from the likelihood judge);
+    # scalar: a new one-number head. Measured (README, the judge): likelihood head 95.8 % held-out, 64.6 % quality;
+    # a scalar head 89.6 % and 52.1 % (chance). More epochs or a higher lr overfit the few hundred pairs.
+    reward_head: str = "likelihood"
+    reward_epochs: int = 1
+    reward_lr: float = 1e-4  # LoRA (and the scalar head)
 
     iterations: int = 2  # rounds of verdict sampling and training
     samples: int = 4  # verdicts sampled per pair and round, half in each order

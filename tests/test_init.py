@@ -5,6 +5,7 @@ from pathlib import Path
 import git
 import yaml
 from click.testing import CliRunner
+from test_train import tiny_loader
 
 from seedlab.backends import FakeBackend
 from seedlab.cli import cli
@@ -91,6 +92,8 @@ def test_demo_runs_every_stage_in_scratch_home(tmp_path: Path, monkeypatch) -> N
     from seedlab.train import TrainResult
 
     monkeypatch.setattr(seedlab.backends, "make_backend", lambda *args, **kwargs: FakeBackend())
+    # The default likelihood judge scores SDG's skill answers: a tiny in-memory model stands in for the real one.
+    monkeypatch.setattr(seedlab.train, "load_model", lambda _settings, ref, scalar_head=False: tiny_loader(ref))
     seen = {}
 
     def fake_train(settings, options, echo, progress=None):  # type: ignore[no-untyped-def]

@@ -73,3 +73,8 @@ def test_cli_reports_a_bad_pairs_file_in_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["judge", "evaluate", "--pairs", str(path)])
     assert result.exit_code == 1
     assert result.output.startswith(f"error: {path}:1: not a JSON object")
+
+
+def test_a_scalar_judges_single_comparison_per_pair_needs_a_wider_lead() -> None:
+    assert clear_of_chance(48, 1) == pytest.approx(0.5 + 1.645 * 0.5 / 48 ** 0.5)  # 61.9 %: one comparison a pair
+    assert chance_line(0.6, 48, 1).startswith("not clear of chance: on 48 pairs that takes more than 61.9%")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from test_sdg_generate import SKILLS, good_responder
-from test_train import FACTS, tiny_tokenizer
+from test_train import FACTS, tiny_loader, tiny_tokenizer
 
 from seedlab.backends import FakeBackend, ModelError
 from seedlab.config import load_settings
@@ -99,22 +99,25 @@ def tiny_scalar_loader(_reference: str) -> tuple[Any, Any]:
     return LlamaForSequenceClassification(config), tokenizer
 
 
-def test_a_reward_model_learns_to_score_the_better_answer_higher(tmp_path: Path) -> None:
-    from seedlab.train import RewardConfig, fit_reward, reward_scores
+@pytest.mark.parametrize("head", ["scalar", "likelihood"])
+def test_a_reward_model_learns_to_score_the_better_answer_higher(tmp_path: Path, head: str) -> None:
+    from peft import PeftModel
+
+    from seedlab.train import RewardConfig, fit_reward, likelihood_scores, reward_scores
 
     settings = load_settings()
     settings.config.train.tokens_per_batch = 128
     settings.config.train.max_length = 128
     pairs = [(q, a, FACTS[(k + 1) % len(FACTS)][1]) for k, (q, a) in enumerate(FACTS)]
-    adapter = fit_reward(settings, "tiny", pairs, tmp_path / "reward", RewardConfig(30, 5e-3, 0), lambda _l: None,
-                         loader=tiny_scalar_loader)
+    loader = tiny_scalar_loader if head == "scalar" else tiny_loader
+    adapter = fit_reward(settings, "tiny", pairs, tmp_path / "reward", RewardConfig(30, 5e-3, 0, head),
+                         lambda _l: None, loader=loader)
     rows = [json.loads(line) for line in (tmp_path / "reward" / "metrics.jsonl").read_text().splitlines()]
-    assert rows[0]["loss"] > 0.5 and rows[-1]["loss"] < 0.1
-    from peft import PeftModel
-
-    base, tokenizer = tiny_scalar_loader("tiny")
+    assert rows[-1]["loss"] < 0.1 and rows[-1]["loss"] < rows[0]["loss"] / 4
+    base, tokenizer = loader("tiny")
     model = PeftModel.from_pretrained(base, str(adapter))
-    scores = reward_scores(model, tokenizer, [(q, a) for q, a, _ in pairs] + [(q, b) for q, _, b in pairs])
+    score = reward_scores if head == "scalar" else likelihood_scores
+    scores = score(model, tokenizer, [(q, a) for q, a, _ in pairs] + [(q, b) for q, _, b in pairs])
     assert all(good > bad for good, bad in zip(scores[:len(pairs)], scores[len(pairs):], strict=True))
 
 
@@ -141,8 +144,9 @@ def test_sdg_with_a_scalar_judge_keeps_and_drops_skill_samples_by_its_rating(see
     for leaf in SKILLS:
         assert result.stats["leaves"][leaf]["samples"] == 0
         assert result.stats["leaves"][leaf]["blocks"]["pair_judge"]["dropped"]
+    lenient = type("Lenient", (WordJudge,), {"low": -1.0, "model_id": "lenient"})()
     kept = generate(settings, GenerateOptions(taxonomy_base="empty", scale=1, pipeline="full"),
-                    teacher=FakeBackend(good_responder), judge=type("Lenient", (WordJudge,), {"low": -1.0, "model_id": "lenient"})())
+                    teacher=FakeBackend(good_responder), judge=lenient)
     samples = [json.loads(line) for line in (kept.run_dir / "skills.jsonl").read_text().splitlines()]
     rated = [s["metadata"]["judge"] for s in samples
              if s["metadata"]["source"] == "generated" and "skill" in s["metadata"]["leaf_kind"]]

@@ -97,7 +97,8 @@ def test_rounds_sample_with_the_latest_judge_train_from_the_start_and_select_the
         tmp_path: Path) -> None:
     stand = Stand()
     instructions, heldout = _files(tmp_path)
-    options = JudgeTrainOptions(instructions, iterations=2, samples=4, teacher="teacher", heldout=heldout)
+    options = JudgeTrainOptions(instructions, iterations=2, samples=4, teacher="teacher", heldout=heldout,
+                                kind="generative")
     result = train_judge(load_settings(), options, echo=lambda _line: None, models=stand)
 
     assert [(r["round"], r["accuracy"], r["consistent"]) for r in result.rounds] == [(0, 0.5, 0.0), (1, 1.0, 1.0),
@@ -121,7 +122,8 @@ def test_rounds_sample_with_the_latest_judge_train_from_the_start_and_select_the
 def test_a_killed_run_resumes_without_redoing_finished_steps(tmp_path: Path) -> None:
     stand = Stand(fail_training_round=2)
     instructions, heldout = _files(tmp_path)
-    options = JudgeTrainOptions(instructions, iterations=2, samples=4, teacher="teacher", heldout=heldout)
+    options = JudgeTrainOptions(instructions, iterations=2, samples=4, teacher="teacher", heldout=heldout,
+                                kind="generative")
     with pytest.raises(KeyboardInterrupt):
         train_judge(load_settings(), options, echo=lambda _line: None, models=stand)
     [run_dir] = load_settings().judges_path.iterdir()
@@ -137,7 +139,8 @@ def test_a_killed_run_resumes_without_redoing_finished_steps(tmp_path: Path) -> 
 def test_a_judge_that_never_picks_both_positions_stops_with_a_clear_message(
         tmp_path: Path) -> None:
     instructions, heldout = _files(tmp_path)
-    options = JudgeTrainOptions(instructions, iterations=1, samples=2, teacher="teacher", heldout=heldout)
+    options = JudgeTrainOptions(instructions, iterations=1, samples=2, teacher="teacher", heldout=heldout,
+                                kind="generative")
     with pytest.raises(SeedlabError, match="round 1: .*raise --samples"):
         train_judge(load_settings(), options, echo=lambda _line: None, models=Stand(always="[[A]]"))
 

@@ -84,6 +84,8 @@ def test_median_rating_takes_the_median_and_a_reason_that_gave_it() -> None:
 
 def test_a_judge_reference_falls_back_to_eval_judge_then_the_teacher() -> None:
     settings = load_settings()
+    assert judge_ref(settings) == "likelihood:smollm2-135m-instruct"  # the default: measured best, no training
+    settings.config.eval.judge = None
     assert judge_ref(settings) == settings.config.sdg.teacher
     settings.config.eval.judge = "my-judge.gguf"
     assert judge_ref(settings) == "my-judge.gguf"

@@ -110,7 +110,15 @@ def crashing(after: int) -> Responder:
 @pytest.fixture
 def settings(seedlab_home: Path) -> Settings:
     init_workspace(load_settings())
-    return load_settings()
+    return teacher_judges()
+
+
+def teacher_judges() -> Settings:
+    """The settings in force, with the fake teacher as the judge too (the real default, a likelihood judge, has
+    tests of its own)."""
+    settings = load_settings()
+    settings.config.eval.judge = None
+    return settings
 
 
 def run(settings: Settings, responder: Responder, scale: int = 1, **options: Any) -> tuple[RunResult, FakeBackend]:
@@ -259,6 +267,7 @@ def test_good_teacher_run_writes_every_output_with_provenance(settings: Settings
     assert "--- knowledge.jsonl" in shown.output and "--- skills.jsonl" in shown.output
     assert "pair_judge" in shown.output and "faithfulness" in shown.output
     assert shown.output.count("metadata:") == 4
+    assert "skill samples rated by: the teacher smollm2-135m-instruct as a generative judge" in shown.output
     assert runner.invoke(cli, ["data", "show", str(run_dir)]).exit_code == 0
     missing = runner.invoke(cli, ["data", "show", "no-such-run"])
     assert missing.exit_code == 1 and "error: no-such-run: no finished run there" in missing.output
@@ -440,7 +449,7 @@ def calls_of_a_full_run(home: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[in
         count += 1
         return good_responder(request, index)
 
-    result, fake = run(load_settings(), counting)
+    result, fake = run(teacher_judges(), counting)
     return count, pairs(result.run_dir), len(fake.requests)
 
 
@@ -464,7 +473,7 @@ def resume_after_crash(home: Path, fraction: float, monkeypatch: pytest.MonkeyPa
     total, expected, full_requests = calls_of_a_full_run(tmp_path / "fresh", monkeypatch)
     monkeypatch.setenv("SEEDLAB_HOME", str(home))
     init_workspace(load_settings())
-    settings = load_settings()
+    settings = teacher_judges()
     with pytest.raises(Crash):
         run(settings, crashing(int(total * fraction)))
     (crashed,) = settings.datasets_path.iterdir()
@@ -554,7 +563,7 @@ def test_parallel_workers_give_the_same_data(seedlab_home: Path, monkeypatch: py
     _, expected, _ = calls_of_a_full_run(tmp_path / "fresh", monkeypatch)
     monkeypatch.setenv("SEEDLAB_HOME", str(seedlab_home))
     init_workspace(load_settings())
-    result, _ = run(load_settings(), good_responder, workers=4)
+    result, _ = run(teacher_judges(), good_responder, workers=4)
     assert pairs(result.run_dir) == expected
 
 

@@ -70,7 +70,8 @@ def _prompts(tmp_path: Path, count: int = 10) -> Path:
 
 def test_rounds_tune_from_the_last_policy_and_report_against_the_start(tmp_path: Path) -> None:
     stand = Stand()
-    options = TaoOptions(_prompts(tmp_path), scorers=("seedlab.tao.examples:json_ab",), samples=5, rounds=2)
+    options = TaoOptions(_prompts(tmp_path), judge="fake-judge", scorers=("seedlab.tao.examples:json_ab",), samples=5,
+                         rounds=2)
     result = run_tao(load_settings(), options, echo=lambda _line: None, models=stand)
     split = json.loads((result.run_dir / "prompts.json").read_text())
     assert len(split["heldout"]) == 2 and len(split["train"]) == 8  # 10 distinct prompts, a fifth held out
@@ -90,7 +91,7 @@ def test_rounds_tune_from_the_last_policy_and_report_against_the_start(tmp_path:
 
 def test_a_killed_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     stand = Stand(fail_round=1)
-    options = TaoOptions(_prompts(tmp_path), scorers=("json",), samples=3, rounds=1, method="rft")
+    options = TaoOptions(_prompts(tmp_path), judge="fake-judge", scorers=("json",), samples=3, rounds=1, method="rft")
     with pytest.raises(KeyboardInterrupt):
         run_tao(load_settings(), options, echo=lambda _line: None, models=stand)
     [run_dir] = load_settings().tao_path.iterdir()
@@ -104,12 +105,13 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path: Path) -> None:
 
 
 def test_no_margin_anywhere_stops_with_a_clear_message(tmp_path: Path) -> None:
-    options = TaoOptions(_prompts(tmp_path), scorers=("json",), samples=3, rounds=1)
+    options = TaoOptions(_prompts(tmp_path), judge="fake-judge", scorers=("json",), samples=3, rounds=1)
     with pytest.raises(SeedlabError, match="round 1: no prompt's candidates differ"):
         run_tao(load_settings(), options, echo=lambda _line: None, models=Stand(written="same"))
 
 
 def test_a_bad_scorer_fails_before_any_run_folder(tmp_path: Path) -> None:
     with pytest.raises(SeedlabError, match="cannot import"):
-        run_tao(load_settings(), TaoOptions(_prompts(tmp_path), scorers=("nowhere:f",)), echo=lambda _line: None)
+        run_tao(load_settings(), TaoOptions(_prompts(tmp_path), judge="fake-judge", scorers=("nowhere:f",)),
+                echo=lambda _line: None)
     assert not load_settings().tao_path.exists()

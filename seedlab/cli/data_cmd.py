@@ -79,6 +79,12 @@ def show(run: str, count: int) -> None:
     if not info.get("stats"):
         raise SeedlabError(f"{run}: no finished run there; `seedlab data list` shows the runs")
     Console().print(render_table(info["stats"]))
+    judge = (info.get("options") or {}).get("judge")
+    teacher = (info.get("teacher") or {}).get("model", "?")
+    rated_by = (f"{judge.get('kind', 'generative')} judge {judge.get('model') or judge.get('folder')}" if judge
+                else f"the teacher {teacher} as a generative judge")
+    click.echo(f"skill samples rated by: {rated_by}" if info.get("options", {}).get("pipeline") == "full"
+               else "skill samples rated by: no judge (simple pipeline)")
     for name in ("knowledge.jsonl", "skills.jsonl"):
         lines = (folder / name).read_text(encoding="utf-8").splitlines()[:count]
         click.echo(f"--- {name}")

@@ -49,8 +49,8 @@ def train_cmd(instructions: Path | None, iterations: int | None, samples: int | 
     if result.kind == "reward":
         row = result.rounds[0]
         click.echo(f"report: {result.run_dir / 'report.json'}; judge: {result.judge} (set eval.judge to it)")
-        click.echo(f"quality pairs: {chance_line(row['quality']['accuracy'], row['quality']['pairs'])}")
-        click.echo(f"held-out: {chance_line(row['accuracy'], row['pairs'])}")
+        click.echo(f"quality pairs: {chance_line(row['quality']['accuracy'], row['quality']['pairs'], 1)}")
+        click.echo(f"held-out: {chance_line(row['accuracy'], row['pairs'], 1)}")
         click.echo(f"reward judge accuracy: held-out {100 * row['accuracy']:.1f}% ({row['pairs']} pairs), quality "
                    f"{100 * row['quality']['accuracy']:.1f}% ({row['quality']['pairs']} pairs); position-consistent "
                    f"100% by construction")
@@ -91,7 +91,7 @@ def evaluate_cmd(judge_ref: str | None, pairs: Path) -> None:
     if judge.kind != "generative":
         click.echo(f"a {judge.kind} judge compares two scores, so it cannot prefer a position: position-consistent "
                    f"is 100% by construction")
-    click.echo(chance_line(score.accuracy, score.pairs))
+    click.echo(chance_line(score.accuracy, score.pairs, 2 if judge.kind == "generative" else 1))
     click.echo(score_line(score))
 
 

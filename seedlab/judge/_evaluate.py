@@ -62,15 +62,16 @@ def score_line(score: JudgeScore) -> str:
             f"unparseable: {100 * score.unparseable:.1f}% ({score.pairs} pairs)")
 
 
-def clear_of_chance(pairs: int) -> float:
-    """The accuracy on `pairs` pairs (two verdicts each) above which a judge clearly beats one that guesses or
-    always names the same position (50 %): the one-sided 5 % level of the binomial, by its normal approximation."""
-    return 0.5 + 1.645 * math.sqrt(0.25 / (2 * max(1, pairs)))
+def clear_of_chance(pairs: int, per_pair: int = 2) -> float:
+    """The accuracy on `pairs` pairs (`per_pair` verdicts each: two for a generative judge asked in both orders,
+    one for a scalar judge's comparison) above which a judge clearly beats one that guesses or always names the
+    same position (50 %): the one-sided 5 % level of the binomial, by its normal approximation."""
+    return 0.5 + 1.645 * math.sqrt(0.25 / (per_pair * max(1, pairs)))
 
 
-def chance_line(accuracy: float, pairs: int) -> str:
+def chance_line(accuracy: float, pairs: int, per_pair: int = 2) -> str:
     """Whether an accuracy is clear of chance, so that 50 % from a judge naming one position reads as such."""
-    bound = clear_of_chance(pairs)
+    bound = clear_of_chance(pairs, per_pair)
     verdict = "clear of" if accuracy > bound else "not clear of"
     return (f"{verdict} chance: on {pairs} pairs that takes more than {100 * bound:.1f}% (a judge that always names "
             f"one position scores 50%)")

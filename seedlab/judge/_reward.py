@@ -76,14 +76,14 @@ def train_reward(settings: Settings, run_dir: Path, start: str, pairs: Sequence[
     config = settings.config.judge
     train, counts = training_pairs(pairs, config.seed)
     echo(f"reward pairs: {len(train)} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
-    models.fit_reward(start, train, run_dir / "reward", RewardConfig(config.reward_epochs, config.reward_lr,
-                                                                      config.seed),
+    reward = RewardConfig(config.reward_epochs, config.reward_lr, config.seed, config.reward_head)
+    models.fit_reward(start, train, run_dir / "reward", reward,
                       lambda line: echo(f"  {line}"), lambda step, steps: bar("reward model: train", step, steps))
     folder.mkdir(parents=True, exist_ok=True)
     adapter = folder / "adapter"
     if not adapter.exists():
         (run_dir / "reward" / "adapter").rename(adapter)
-    write_reward_info(folder, start, (0.0, 0.0))  # thresholds follow from the model's own scores
+    write_reward_info(folder, start, (0.0, 0.0), reward.head)  # thresholds follow from the model's own scores
     judge: ScalarJudge = models.open_reward(folder)
     try:
         bar("reward model: calibrate", 0, len(train))
@@ -103,7 +103,7 @@ def train_reward(settings: Settings, run_dir: Path, start: str, pairs: Sequence[
                    unparseable=0.0, traces=len(train))
     finally:
         judge.close()
-    write_reward_info(folder, start, thresholds, heldout=row["heldout"], quality=row.get("quality"),
+    write_reward_info(folder, start, thresholds, reward.head, heldout=row["heldout"], quality=row.get("quality"),
                       pairs_by_kind=counts)
     write_text_atomic(run_dir / "reward.json", json.dumps(row, indent=2))
     return row

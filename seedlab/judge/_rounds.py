@@ -85,8 +85,9 @@ def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[
     instructions = load_prompts(saved.instructions or shipped("judge", "instructions.jsonl"))
     iterations = saved.iterations or settings.config.judge.iterations
     samples = saved.samples or settings.config.judge.samples
-    echo(f"judge run {run_dir.name}: {len(instructions)} instructions, {iterations} rounds, {samples} verdicts "
-         f"per pair, {len(heldout)} held-out pairs")
+    plan = f"a reward model from {start}" if kind == "reward" else \
+        f"{iterations} rounds, {samples} verdicts per pair"
+    echo(f"judge run {run_dir.name}: {len(instructions)} instructions, {plan}, {len(heldout)} held-out pairs")
     try:
         pairs = run.synthesize(instructions, saved.teacher or settings.config.sdg.teacher)
         if len(pairs) < 4:

@@ -13,16 +13,14 @@ from seedlab.errors import SeedlabError
 from seedlab.fsutil import read_json_object
 from seedlab.judge.judging import REWARD_FILE, ScalarJudge
 
-# The "unrelated instruction" a likelihood judge compares with: an answer is credited only with the likelihood
-# that the request adds, so fluent but off-request text does not score well.
-NEUTRAL = "Write a few sentences."
 # Likelihood ratings (no training pairs to calibrate on): 1 when the request makes the answer no likelier than the
 # neutral one does, 3 from 0.5 nats per token more (the answers of our held-out pairs that fit their request).
 LIKELIHOOD_THRESHOLDS = (0.0, 0.5)
 
 
 class LikelihoodJudge(ScalarJudge):
-    """Score: mean log-probability per answer token after the request, minus the same after NEUTRAL."""
+    """Score: mean log-probability per answer token after the request, minus the same after a neutral request
+    (seedlab.train.likelihood_scores)."""
 
     kind = "likelihood"
 
@@ -34,15 +32,14 @@ class LikelihoodJudge(ScalarJudge):
         self.low, self.high = LIKELIHOOD_THRESHOLDS
 
     def score(self, items: Sequence[tuple[str, str]]) -> list[float]:
-        from seedlab.train import answer_logprobs
+        from seedlab.train import likelihood_scores
 
-        given = answer_logprobs(self.model, self.tokenizer, items)
-        neutral = answer_logprobs(self.model, self.tokenizer, [(NEUTRAL, answer) for _, answer in items])
-        return [g - n for g, n in zip(given, neutral, strict=True)]
+        return likelihood_scores(self.model, self.tokenizer, items)
 
 
 class RewardJudge(ScalarJudge):
-    """A reward model folder: judge.json (backbone, thresholds, held-out accuracy) and adapter/ (LoRA and head)."""
+    """A reward model folder: judge.json (backbone, score head, thresholds, held-out accuracy) and adapter/ (LoRA,
+    and the scalar head when it has one; else the score is the tuned model's likelihood ratio)."""
 
     kind = "reward"
 
@@ -52,15 +49,16 @@ class RewardJudge(ScalarJudge):
         from seedlab.train import load_model
 
         info = read_reward_info(folder)
-        base, self.tokenizer = load_model(settings, info["model"], scalar_head=True)
+        self.scalar_head = info.get("head") == "scalar"
+        base, self.tokenizer = load_model(settings, info["model"], scalar_head=self.scalar_head)
         self.model = PeftModel.from_pretrained(base, str(folder / "adapter"))
         self.model_id = f"reward:{folder}"
         self.low, self.high = (float(t) for t in info["thresholds"])
 
     def score(self, items: Sequence[tuple[str, str]]) -> list[float]:
-        from seedlab.train import reward_scores
+        from seedlab.train import likelihood_scores, reward_scores
 
-        return reward_scores(self.model, self.tokenizer, items)
+        return (reward_scores if self.scalar_head else likelihood_scores)(self.model, self.tokenizer, items)
 
 
 def read_reward_info(folder: Path) -> dict[str, Any]:
@@ -85,8 +83,9 @@ def calibrate(chosen: Sequence[float], rejected: Sequence[float]) -> tuple[float
     return low, high
 
 
-def write_reward_info(folder: Path, model: str, thresholds: tuple[float, float], **extra: object) -> None:
+def write_reward_info(folder: Path, model: str, thresholds: tuple[float, float], head: str = "likelihood",
+                      **extra: object) -> None:
     from seedlab.fsutil import write_text_atomic
 
-    write_text_atomic(folder / REWARD_FILE, json.dumps({"kind": "reward", "model": model,
+    write_text_atomic(folder / REWARD_FILE, json.dumps({"kind": "reward", "model": model, "head": head,
                                                         "thresholds": list(thresholds), **extra}, indent=2))

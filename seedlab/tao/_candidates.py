@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seedlab.backends import Backend, Request
-from seedlab.judge.judging import Judge
+from seedlab.judge.judging import Judge, as_judge
 from seedlab.tao._scorers import Scorer, score_response
 
 
@@ -71,12 +71,13 @@ def sample_candidates(policy: Backend, prompts: Sequence[str], samples: int, max
     return out
 
 
-def judge_ratings(judge: Judge, items: Sequence[tuple[str, str]], max_tokens: int = 64) -> list[float | None]:
+def judge_ratings(judge: Judge | Backend, items: Sequence[tuple[str, str]],
+                  max_tokens: int = 64) -> list[float | None]:
     """The judge's pointwise 1-3 rating of each (prompt, response), as 0, 0.5 or 1; None when unparseable."""
-    return [None if r is None else (r - 1) / 2 for r in judge.rate(items, max_tokens)]
+    return [None if r is None else (r - 1) / 2 for r in as_judge(judge).rate(items, max_tokens)]
 
 
-def score_all(scorers: Sequence[Scorer], judge: Judge | None, judge_weight: float,
+def score_all(scorers: Sequence[Scorer], judge: Judge | Backend | None, judge_weight: float,
               items: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
     """Scores of each (prompt, response): every rule scorer, the judge's rating when a judge is given, and their
     weighted mean (`total`, None when every scorer failed)."""

@@ -8,8 +8,9 @@ The public surface: `train` (phases from config or given), `tune` (preference tu
 from seedlab.train._export import convert, requantize, write_compared
 from seedlab.train._model import ModelLoader, load_model
 from seedlab.train._preference import TuneConfig, tune
-from seedlab.train._reward import RewardConfig, answer_logprobs, fit_reward, reward_scores
+from seedlab.train._reward import RewardConfig, answer_logprobs, fit_reward, likelihood_scores, reward_scores
 from seedlab.train._run import TrainOptions, TrainResult, train
 
 __all__ = ["ModelLoader", "RewardConfig", "TrainOptions", "TrainResult", "TuneConfig", "answer_logprobs", "convert",
-           "fit_reward", "load_model", "requantize", "reward_scores", "train", "tune", "write_compared"]
+           "fit_reward", "likelihood_scores", "load_model", "requantize", "reward_scores", "train", "tune",
+           "write_compared"]
