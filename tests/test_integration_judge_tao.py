@@ -29,7 +29,7 @@ def test_judge_train_runs_a_round_and_scores_it(tmp_path: Path, seedlab_home: Pa
     heldout.write_text("".join(shipped("judge", "heldout_pairs.jsonl").read_text().splitlines(keepends=True)[:4]))
     _config(seedlab_home, {"judge": {"max_traces": 8}, "train": {"tokens_per_batch": 1024}})
     result = CliRunner().invoke(cli, ["judge", "train", "--instructions", str(instructions), "--heldout",
-                                      str(heldout), "--iterations", "1", "--samples", "4"])
+                                      str(heldout), "--iterations", "1", "--samples", "4", "--kind", "generative"])
     assert result.exit_code == 0, result.output
     run_dir = next((seedlab_home / "judges").iterdir())
     report = json.loads((run_dir / "report.json").read_text())
@@ -43,6 +43,28 @@ def test_judge_train_runs_a_round_and_scores_it(tmp_path: Path, seedlab_home: Pa
     score = CliRunner().invoke(cli, ["judge", "evaluate", "--judge", str(run_dir / "judge.gguf"), "--pairs",
                                      str(heldout)])
     assert score.exit_code == 0 and score.output.strip().splitlines()[-1].startswith("accuracy: "), score.output
+
+
+def test_judge_train_reward_scores_both_held_out_sets(tmp_path: Path, seedlab_home: Path) -> None:
+    from seedlab.workspace import shipped
+
+    instructions = tmp_path / "instructions.jsonl"
+    instructions.write_text("".join(shipped("judge", "instructions.jsonl").read_text().splitlines(keepends=True)[:12]))
+    heldout = tmp_path / "heldout.jsonl"
+    heldout.write_text("".join(shipped("judge", "heldout_pairs.jsonl").read_text().splitlines(keepends=True)[:6]))
+    _config(seedlab_home, {"train": {"tokens_per_batch": 1024}})
+    result = CliRunner().invoke(cli, ["judge", "train", "--instructions", str(instructions), "--heldout",
+                                      str(heldout), "--kind", "reward"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1].startswith("reward judge accuracy: held-out ")
+    judge = next((seedlab_home / "judges").iterdir()) / "judge"
+    info = json.loads((judge / "judge.json").read_text())
+    assert info["kind"] == "reward" and info["heldout"]["pairs"] == 6 and info["quality"]["pairs"] == 48
+    low, high = info["thresholds"]
+    assert low <= high
+    score = CliRunner().invoke(cli, ["judge", "evaluate", "--judge", str(judge), "--pairs", str(heldout)])
+    assert score.exit_code == 0 and "100.0% by construction" in score.output, score.output
+    assert CliRunner().invoke(cli, ["judge", "list"]).output.startswith("reward")
 
 
 def test_tao_run_tunes_and_reports(tmp_path: Path, seedlab_home: Path) -> None:

@@ -202,3 +202,34 @@ def test_write_reward_info_is_read_back_as_a_reward_judge(tmp_path: Path) -> Non
     (folder / "adapter").mkdir(parents=True)
     write_reward_info(folder, "m", (0.1, 0.2))
     assert judge_kind(str(folder)) == "reward"
+
+
+def test_likelihood_and_reward_judges_open_from_their_references(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both scalar kinds answer both questions, on tiny in-memory models standing in for load_model's."""
+    import seedlab.train
+    from seedlab.train import RewardConfig, fit_reward
+
+    def tiny(_settings: object, ref: str, scalar_head: bool = False) -> tuple[Any, Any]:
+        return tiny_scalar_loader(ref) if scalar_head else tiny_loader(ref)
+
+    monkeypatch.setattr(seedlab.train, "load_model", tiny)
+    settings = load_settings()
+    items = [(q, a, FACTS[(k + 1) % len(FACTS)][1]) for k, (q, a) in enumerate(FACTS)]
+    likelihood = open_judge(settings, "likelihood:tiny")
+    assert likelihood.kind == "likelihood" and likelihood.model_id == "likelihood:tiny"
+    assert [o for o, _ in likelihood.compare(items[:1] + [(items[0][0], items[0][1], items[0][1])])][1] == "tie"
+    assert all(r in (1, 2, 3) for r in likelihood.rate([(q, a) for q, a, _ in items]))
+
+    settings.config.train.tokens_per_batch = 128
+    settings.config.train.max_length = 128
+    adapter = fit_reward(settings, "tiny", items, tmp_path / "r", RewardConfig(30, 5e-3, 0, "scalar"),
+                         lambda _l: None, loader=tiny_scalar_loader)
+    folder = tmp_path / "judge"
+    (folder).mkdir()
+    adapter.rename(folder / "adapter")
+    write_reward_info(folder, "tiny", (-1.0, 1.0), "scalar")
+    reward = open_judge(settings, str(folder))
+    assert reward.kind == "reward"
+    assert [o for o, _ in reward.compare(items)] == ["win"] * len(items)
+    assert evaluate_judge(reward, [Pair(q, a, b) for q, a, b in items]).accuracy == 1.0

@@ -88,6 +88,7 @@ def train_reward(settings: Settings, run_dir: Path, start: str, pairs: Sequence[
     try:
         bar("reward model: calibrate", 0, len(train))
         scores = judge.score([(p, a) for p, a, _ in train] + [(p, b) for p, _, b in train])
+        bar("reward model: calibrate", len(train), len(train))
         thresholds = calibrate(scores[:len(train)], scores[len(train):])
         judge.low, judge.high = thresholds
         row: dict[str, Any] = {"round": 1, "name": "reward model", "kind": "reward", "pairs_by_kind": counts,
@@ -98,6 +99,7 @@ def train_reward(settings: Settings, run_dir: Path, start: str, pairs: Sequence[
         for name, labelled in heldout.items():
             bar(f"reward model: {name}", 0, len(labelled))
             score = evaluate_judge(judge, labelled)
+            bar(f"reward model: {name}", len(labelled), len(labelled))
             row[name] = {"pairs": score.pairs, "accuracy": round(score.accuracy, 4)}
         row.update(pairs=row["heldout"]["pairs"], accuracy=row["heldout"]["accuracy"], consistent=1.0,
                    unparseable=0.0, traces=len(train))

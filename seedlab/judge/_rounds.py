@@ -218,11 +218,7 @@ class _JudgeRun:
         done = read_json_object(folder / "eval.json")
         if done and folder.name == "round-0":
             return done
-        target = folder / "judge.gguf"
-        if not target.is_file():
-            folder.mkdir(parents=True, exist_ok=True)
-            self.models.write(self.start, target, adapter)
-        judge = self.models.model(str(target))
+        judge = self.models.written(self.start, folder / "judge.gguf", adapter)
         self.bar(f"{folder.name}: held-out pairs", 0, len(heldout))
         score = evaluate_judge(judge, heldout, self.settings.config.judge.verdict_tokens)
         self.bar(f"{folder.name}: held-out pairs", len(heldout), len(heldout))

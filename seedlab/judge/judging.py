@@ -1,8 +1,9 @@
 """What every judging step shares: the judge prompts and output schemas, verdict and rating parsing, and the policy
 for what a judge reference may be. SDG, `model evaluate`, `judge train` and TAO all judge through this module.
 
-A judge answers two questions: which of two answers to a request is better ("[[A]]"/"[[B]]", asked in both orders),
-and a 1-3 rating of one answer. SDG also asks it a 0/1 verdict on a generated request."""
+A judge answers two questions: which of two answers to a request is better, and a 1-3 rating of one answer. A
+generative judge writes verdicts ("[[A]]"/"[[B]]", asked in both orders) and JSON ratings; SDG also asks it a 0/1
+verdict on a generated request. A scalar judge (a reward model, or the likelihood judge) scores each answer once."""
 
 from __future__ import annotations
 

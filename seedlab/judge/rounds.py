@@ -69,6 +69,13 @@ class RoundModels:
 
         return RewardJudge(self.settings, folder)
 
+    def written(self, model: str, target: Path, adapter: Path | None = None) -> Backend:
+        """The model at `target`, written there first (as `write` does) unless an earlier run already did."""
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.write(model, target, adapter)
+        return self.model(str(target))
+
     def close(self) -> None:
         for backend in [*self._open.values(), *self._owned]:
             backend.close()

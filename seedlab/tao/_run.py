@@ -224,10 +224,7 @@ class _TaoRun:
         if saved and number == 0:
             return saved
         target = folder / "policy.gguf"
-        if not target.is_file():
-            folder.mkdir(parents=True, exist_ok=True)
-            self.models.write(self.model, target, adapter)
-        policy = self.models.model(str(target))
+        policy = self.models.written(self.model, target, adapter)
         self.bar(f"{folder.name}: held-out answers", 0, len(heldout))
         results = policy.complete([Request(messages=[{"role": "user", "content": p}], temperature=0.0,
                                            max_tokens=self.settings.config.tao.max_tokens, seed=0) for p in heldout])

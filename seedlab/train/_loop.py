@@ -232,3 +232,16 @@ def metrics_log(path: Path, progress: Log | None = None) -> Log:
             progress(row)
 
     return log
+
+
+def save_tuned(core: Any, folder: Path, result: dict[str, Any], echo: Callable[[str], None], name: str) -> Path:
+    """A one-phase tuning's end: `folder/adapter` written beside and renamed into place, done.json, a last line."""
+    from seedlab.fsutil import write_text_atomic
+
+    staging, adapter = folder / ".adapter.partial", folder / "adapter"
+    shutil.rmtree(staging, ignore_errors=True)
+    core.save_pretrained(staging)
+    staging.rename(adapter)
+    write_text_atomic(folder / "done.json", json.dumps(result, indent=2))
+    echo(f"{name}: {result['steps']} steps, loss {result['first_loss']:.3f} -> {result['last_loss']:.3f}")
+    return adapter

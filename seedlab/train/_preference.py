@@ -15,7 +15,7 @@ from seedlab.config import Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import read_json_object, write_text_atomic
 from seedlab.train._data import IGNORE, Example, collate, encode, length_batches
-from seedlab.train._loop import BatchLoss, PhasePlan, load_weights, metrics_log, run_phase
+from seedlab.train._loop import BatchLoss, PhasePlan, load_weights, metrics_log, run_phase, save_tuned
 from seedlab.train._losses import dpo_loss, sequence_logps
 from seedlab.train._model import ModelLoader, model_loader, prepare_model
 
@@ -70,12 +70,7 @@ def tune(settings: Settings, model_ref: str, start_adapter: Path | None, items: 
     echo(f"{config.method}: {count} {'pairs' if config.method == 'dpo' else 'samples'}, {len(batches)} batches")
     log = metrics_log(folder / "metrics.jsonl", progress and (lambda row: progress(row["step"], row["steps"])))
     result = run_phase(core, examples, batches, plan, pad_id, folder / "checkpoints", log, batch_loss=loss_fn)
-    staging = folder / ".adapter.partial"
-    core.save_pretrained(staging)
-    staging.rename(adapter)
-    write_text_atomic(folder / "done.json", json.dumps(result, indent=2))
-    echo(f"{config.method}: {result['steps']} steps, loss {result['first_loss']:.3f} -> {result['last_loss']:.3f}")
-    return adapter
+    return save_tuned(core, folder, result, echo, config.method)
 
 
 def _dpo_data(core: Any, tokenizer: Any, items: list[dict[str, str]], folder: Path, config: TuneConfig,

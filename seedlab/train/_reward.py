@@ -3,7 +3,6 @@ pairs (a LoRA backbone with a one-number head), and the per-token log-likelihood
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +11,8 @@ from typing import Any
 from seedlab.backends import is_adapter, pad_token_id
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
-from seedlab.fsutil import write_text_atomic
 from seedlab.train._data import IGNORE, Example, collate, length_batches
-from seedlab.train._loop import PhasePlan, metrics_log, run_phase
+from seedlab.train._loop import PhasePlan, metrics_log, run_phase, save_tuned
 from seedlab.train._losses import sequence_logps
 from seedlab.train._model import ModelLoader, load_model, prepare_model
 from seedlab.train._preference import chat_example
@@ -92,27 +90,16 @@ def fit_reward(settings: Settings, model_ref: str, pairs: Sequence[tuple[str, st
     log = metrics_log(folder / "metrics.jsonl", progress and (lambda row: progress(row["step"], row["steps"])))
     result = run_phase(core, rows, length_batches(proxies, train.tokens_per_batch // width), plan, pad_id,
                        folder / "checkpoints", log, batch_loss=loss_fn)
-    staging = folder / ".adapter.partial"
-    core.save_pretrained(staging)
-    staging.rename(adapter)
-    write_text_atomic(folder / "done.json", json.dumps(result, indent=2))
-    echo(f"reward model: {result['steps']} steps, loss {result['first_loss']:.3f} -> {result['last_loss']:.3f}")
-    return adapter
+    return save_tuned(core, folder, result, echo, "reward model")
 
 
 def reward_scores(model: Any, tokenizer: Any, items: Sequence[tuple[str, str]]) -> list[float]:
     """The reward model's score of each (request, answer)."""
-    import torch
 
-    rows = [chat_example(tokenizer, prompt, answer) for prompt, answer in items]
-    scores: list[float] = []
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(rows), SCORE_BATCH):
-            batch = collate(rows, list(range(start, min(len(rows), start + SCORE_BATCH))), pad_token_id(tokenizer))
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            scores += [float(v) for v in logits.float()[:, 0]]
-    return scores
+    def score(batch: dict[str, Any]) -> Any:
+        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()[:, 0]
+
+    return _by_batch(model, tokenizer, items, score)
 
 
 def likelihood_scores(model: Any, tokenizer: Any, items: Sequence[tuple[str, str]]) -> list[float]:
@@ -124,6 +111,16 @@ def likelihood_scores(model: Any, tokenizer: Any, items: Sequence[tuple[str, str
 
 def answer_logprobs(model: Any, tokenizer: Any, items: Sequence[tuple[str, str]]) -> list[float]:
     """Mean log-probability per token of each answer after its request (the answer's tokens only)."""
+
+    def mean_logp(batch: dict[str, Any]) -> Any:
+        return sequence_logps(model, batch) / (batch["labels"][:, 1:] != IGNORE).sum(dim=1).clamp(min=1)
+
+    return _by_batch(model, tokenizer, items, mean_logp)
+
+
+def _by_batch(model: Any, tokenizer: Any, items: Sequence[tuple[str, str]],
+              value: Callable[[dict[str, Any]], Any]) -> list[float]:
+    """`value` of each (request, answer) rendered as a chat, SCORE_BATCH rows at a time, without gradients."""
     import torch
 
     rows = [chat_example(tokenizer, prompt, answer) for prompt, answer in items]
@@ -132,6 +129,5 @@ def answer_logprobs(model: Any, tokenizer: Any, items: Sequence[tuple[str, str]]
     with torch.no_grad():
         for start in range(0, len(rows), SCORE_BATCH):
             batch = collate(rows, list(range(start, min(len(rows), start + SCORE_BATCH))), pad_token_id(tokenizer))
-            counts = (batch["labels"][:, 1:] != IGNORE).sum(dim=1).clamp(min=1)
-            values += [float(v) for v in sequence_logps(model, batch) / counts]
+            values += [float(v) for v in value(batch)]
     return values
