@@ -233,3 +233,10 @@ def test_likelihood_and_reward_judges_open_from_their_references(tmp_path: Path,
     assert reward.kind == "reward"
     assert [o for o, _ in reward.compare(items)] == ["win"] * len(items)
     assert evaluate_judge(reward, [Pair(q, a, b) for q, a, b in items]).accuracy == 1.0
+
+
+def test_verdict_round_options_are_refused_for_a_reward_judge(tmp_path: Path) -> None:
+    with pytest.raises(SeedlabError, match="--iterations and --samples set the verdict rounds"):
+        train_judge(load_settings(), JudgeTrainOptions(iterations=2, kind="reward"), echo=lambda _line: None,
+                    models=RewardStand())
+    assert not load_settings().judges_path.exists()

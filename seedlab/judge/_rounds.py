@@ -68,6 +68,7 @@ def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[
     if asked % 2:
         raise SeedlabError(f"--samples {asked}: give an even number, half of the verdicts in each order")
     if not options.resume:  # bad input fails before a run folder exists
+        _check_kind(options.kind or settings.config.judge.kind, options)
         load_pairs(options.heldout or shipped("judge", "heldout_pairs.jsonl"))
         load_prompts(options.instructions or shipped("judge", "instructions.jsonl"))
     run_dir, info, saved = open_run(settings.judges_path, options.resume, options, "judge")
@@ -79,8 +80,6 @@ def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[
                            f"adapter; give the model the adapter was trained on")
     run = _JudgeRun(settings, run_dir, start, models or RoundModels(settings), echo, progress or no_progress)
     kind = saved.kind or settings.config.judge.kind
-    if kind not in ("reward", "generative"):
-        raise SeedlabError(f"--kind {kind}: choose reward or generative")
     heldout = load_pairs(saved.heldout or shipped("judge", "heldout_pairs.jsonl"))
     instructions = load_prompts(saved.instructions or shipped("judge", "instructions.jsonl"))
     iterations = saved.iterations or settings.config.judge.iterations
@@ -105,6 +104,14 @@ def train_judge(settings: Settings, options: JudgeTrainOptions, echo: Callable[[
     finally:
         run.models.close()
     return _finish(run_dir, info, rounds, len(heldout), run_dir / "judge.gguf", kind)
+
+
+def _check_kind(kind: str, options: JudgeTrainOptions) -> None:
+    if kind not in ("reward", "generative"):
+        raise SeedlabError(f"--kind {kind}: choose reward or generative")
+    if kind == "reward" and (options.iterations or options.samples):
+        raise SeedlabError("--iterations and --samples set the verdict rounds of --kind generative; a reward judge "
+                           "trains once (judge.reward_epochs)")
 
 
 def _finish(run_dir: Path, info: dict[str, Any], rounds: list[dict[str, Any]], heldout: int, judge_file: Path,
