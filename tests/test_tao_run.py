@@ -36,7 +36,7 @@ class Stand(RoundModels):
         self.opened: list[str] = []
         self.tuned: list[tuple[int, Path | None, list[dict[str, Any]], str]] = []
         self.fail = fail_round
-        self.written = written  # what every policy file says (default: "start", or the adapter it came from)
+        self.text = written  # what every policy file says (default: "start", or the adapter it came from)
 
     def model(self, ref: str) -> Backend:
         if ref not in self._open:
@@ -46,7 +46,7 @@ class Stand(RoundModels):
         return self._open[ref]
 
     def write(self, model: str, target: Path, adapter: Path | None = None) -> Path:
-        target.write_text(self.written or (str(adapter) if adapter else "start"))
+        target.write_text(self.text or (str(adapter) if adapter else "start"))
         return target
 
     def tune(self, _model: str, start_adapter: Path | None, items: list[dict[str, Any]], folder: Path,
