@@ -23,7 +23,7 @@ from seedlab.config import Settings
 
 __all__ = [
     "DEFAULT_MODEL", "REGISTRY", "Backend", "FakeBackend", "Message", "ModelError", "ModelRef", "Request", "Result",
-    "cached_backend", "check_gguf", "download_model", "file_sha256", "hf_copy", "is_adapter", "list_models",
+    "check_gguf", "download_model", "file_sha256", "hf_copy", "is_adapter", "list_models",
     "make_backend", "pad_token_id", "resolve_model",
 ]
 
@@ -59,13 +59,6 @@ def make_backend(settings: Settings, model: str | None = None, endpoint_url: str
     llama = settings.config.llama_cpp
     return LlamaCppBackend(ref.path, ref.name, n_ctx=llama.n_ctx, n_batch=llama.n_batch, threads=llama.threads,
                            slots=llama.slots, adapter=adapter)
-
-
-def cached_backend(settings: Settings, ref: str, cache: dict[str, Backend]) -> Backend:
-    """One loaded model per reference, kept in `cache` while a run needs it; the run closes what it holds."""
-    if ref not in cache:
-        cache[ref] = make_backend(settings, ref)
-    return cache[ref]
 
 
 def is_adapter(path: str | Path | None) -> bool:
