@@ -38,6 +38,7 @@ class PathsConfig:
     evaluations: str = "evaluations"  # `model evaluate` reports
     judges: str = "judges"  # `judge train` runs
     tao: str = "tao"  # `tao run` runs
+    builds: str = "builds"  # `seedlab build` folders, each with its release
     models: str = "models"  # relative: under the cache home
 
 
@@ -63,6 +64,7 @@ class EndpointConfig:
     """An OpenAI-compatible server to use instead of the embedded model (`--endpoint-url` overrides url)."""
 
     url: str | None = None  # e.g. http://127.0.0.1:8000/v1
+    urls: list[str] = field(default_factory=list)  # more servers of the same model: requests spread over all
     model: str | None = None  # the server's model name; None: the first one it lists
     api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding the key
     concurrency: int = 8  # requests in flight
@@ -190,6 +192,24 @@ class TaoConfig:
 
 
 @dataclass
+class BuildConfig:
+    """`seedlab build`: a release from the whole taxonomy (README, maintainer builds)."""
+
+    # SDG samples aimed for per seed example (None: sdg.scale). 1 keeps a build of the example taxonomy on a 2-core
+    # laptop near ten minutes (README, maintainer builds); knowledge leaves add their teacher-free recall questions.
+    scale: int | None = 1
+    replay_share: float = 0.5  # share of each earlier release's leaf samples replayed into a new build's phases
+    replay_cap: int = 2000  # replayed samples per kind at most; every leaf's share shrinks evenly to fit
+    knowledge_in_skills: float = 0.2  # knowledge samples in the skills phase, as a share of the knowledge phase
+    candidates: int = 3  # checkpoints per phase scored to choose one: the last and evenly spaced earlier ones
+    max_tokens: int = 64  # answer length when scoring candidates and on the general questions
+    general_questions: str = "questions"  # the regression set: a shipped name or a .jsonl file
+    max_accuracy_drop: float = 10.0  # points on the general questions; more marks the build regressed
+    max_nll_increase: float = 0.5  # nats per token lost on the base's own general answers; more marks it regressed
+    quantize: str = "q8_0"  # model.gguf: q8_0 or f16
+
+
+@dataclass
 class Config:
     """The whole seedlab config."""
 
@@ -204,6 +224,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     tao: TaoConfig = field(default_factory=TaoConfig)
+    build: BuildConfig = field(default_factory=BuildConfig)
 
 
 @dataclass(frozen=True)
@@ -266,6 +287,10 @@ class Settings:
     @property
     def tao_path(self) -> Path:
         return self._under(self.config.paths.tao, self.home.data)
+
+    @property
+    def builds_path(self) -> Path:
+        return self._under(self.config.paths.builds, self.home.data)
 
     @property
     def docs_path(self) -> Path:

@@ -57,6 +57,21 @@ def init_workspace(settings: Settings, force: bool = False) -> InitResult:
     return result
 
 
+def add_example_release(settings: Settings) -> tuple[str, str]:
+    """The example's second release: a new document committed to the example document repository, then a new
+    knowledge leaf on it and a new skill leaf committed to the taxonomy; returns (docs commit, taxonomy commit)."""
+    import git
+
+    docs, taxonomy = settings.docs_path / EXAMPLE_DOCS, settings.taxonomy_path
+    if not (_is_repo(docs) and _is_repo(taxonomy)):
+        raise SeedlabError("the example taxonomy is not set up; run `seedlab init` first")
+    example = shipped("release2")
+    _copy_tree(example / "docs", docs, {})
+    commit = _commit_all(git.Repo(docs), "A second example document")
+    _copy_tree(example / "taxonomy", taxonomy, {"{{DOCS_REPO}}": str(docs), "{{DOCS_COMMIT}}": commit})
+    return commit, _commit_all(git.Repo(taxonomy), "A second release: one knowledge leaf and one skill leaf")
+
+
 def shipped(*parts: str) -> Path:
     """A file or folder of the examples seedlab ships (examples/judge/instructions.jsonl, say)."""
     return Path(str(resources.files("seedlab").joinpath("examples", *parts)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from seedlab.backends._convert import hf_copy
@@ -23,24 +24,35 @@ from seedlab.config import Settings
 
 __all__ = [
     "DEFAULT_MODEL", "REGISTRY", "Backend", "FakeBackend", "Message", "ModelError", "ModelRef", "Request", "Result",
-    "check_gguf", "download_model", "file_sha256", "hf_copy", "is_adapter", "list_models",
+    "check_gguf", "download_model", "endpoint_urls", "file_sha256", "hf_copy", "is_adapter", "list_models",
     "make_backend", "pad_token_id", "resolve_model",
 ]
 
 
-def make_backend(settings: Settings, model: str | None = None, endpoint_url: str | None = None,
+def endpoint_urls(settings: Settings, given: str | Sequence[str] | None = None) -> list[str]:
+    """The OpenAI-compatible servers to use: those given (one URL or several), else endpoint.url and
+    endpoint.urls from config; empty when the model runs in-process."""
+    if given:
+        return [given] if isinstance(given, str) else list(given)
+    endpoint = settings.config.endpoint
+    return ([endpoint.url] if endpoint.url else []) + list(endpoint.urls)
+
+
+def make_backend(settings: Settings, model: str | None = None, endpoint_url: str | Sequence[str] | None = None,
                  adapter: Path | None = None, hf: bool = False) -> Backend:
-    """The backend the config and options ask for: an endpoint when a URL is set, else the model in-process
-    (on transformers when `hf` is set or a PEFT adapter is given, else on llama.cpp for a GGUF model)."""
-    url = endpoint_url or settings.config.endpoint.url
-    if url:
+    """The backend the config and options ask for: an endpoint when a URL is set (several: a pool that spreads
+    requests and survives one going away), else the model in-process (on transformers when `hf` is set or a
+    PEFT adapter is given, else on llama.cpp for a GGUF model)."""
+    urls = endpoint_urls(settings, endpoint_url)
+    if urls:
         if adapter is not None:
             raise ModelError("--adapter applies to a local model; load the adapter into the server instead")
-        from seedlab.backends._openai import OpenAIBackend
+        from seedlab.backends._openai import EndpointPool, OpenAIBackend
 
-        endpoint = settings.config.endpoint
-        return OpenAIBackend(url, model or endpoint.model, endpoint.api_key_env, endpoint.concurrency,
-                             endpoint.timeout_s, endpoint.max_retries)
+        e = settings.config.endpoint
+        if len(urls) == 1:
+            return OpenAIBackend(urls[0], model or e.model, e.api_key_env, e.concurrency, e.timeout_s, e.max_retries)
+        return EndpointPool(urls, model or e.model, e.api_key_env, e.concurrency, e.timeout_s, e.max_retries)
     ref = resolve_model(model or settings.config.model.default, settings.models_path)
     peft_adapter = adapter is not None and adapter.is_dir()
     if peft_adapter and not is_adapter(adapter):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import random
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,6 +17,10 @@ from seedlab.backends._types import Request, Result
 
 class EndpointError(ModelError):
     """The endpoint cannot be reached, refuses the request, or answers something unusable."""
+
+    def __init__(self, message: str, gone: bool = False) -> None:
+        super().__init__(message)
+        self.gone = gone  # unreachable or failing on its side (5xx): another server of a pool may take the request
 
 
 class OpenAIBackend:
@@ -102,6 +108,67 @@ class OpenAIBackend:
         return _translate_errors(self.url)
 
 
+class EndpointPool:
+    """Several servers of one model: each request goes to the next server still up; a server that stops
+    answering (connection refused, timeout, 5xx after its retries) is left out and its requests go to the rest."""
+
+    def __init__(self, urls: Sequence[str], model: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 concurrency: int = 8, timeout_s: float = 120.0, max_retries: int = 3) -> None:
+        self.members: list[OpenAIBackend] = []
+        self.down: list[str] = []  # why each left-out server was left out
+        for url in urls:
+            try:  # one retry each: a server that is gone should hand its work over quickly
+                self.members.append(OpenAIBackend(url, model, api_key_env, concurrency, timeout_s, min(max_retries, 1)))
+            except EndpointError as error:
+                if not error.gone:
+                    raise
+                self.down.append(str(error))
+        if not self.members:
+            raise EndpointError(f"none of the {len(urls)} endpoints answered: {self.down[0]}")
+        models = sorted({m.model_id for m in self.members})
+        if len(models) > 1:
+            raise EndpointError(f"the endpoints serve different models ({', '.join(models)}); pass --model")
+        self.model_id = models[0]
+        self.url = ",".join(m.url for m in self.members)
+        self.concurrency = concurrency * len(self.members)
+        self._up = list(range(len(self.members)))
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+
+    def complete(self, requests: Sequence[Request]) -> list[Result]:
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(requests)))) as pool:
+            return list(pool.map(self._one, requests))
+
+    def stream(self, request: Request) -> Iterator[str]:
+        return self.members[self._pick()].stream(request)
+
+    def close(self) -> None:
+        for member in self.members:
+            member.close()
+
+    def _one(self, request: Request) -> Result:
+        while True:
+            index = self._pick()
+            try:
+                return self.members[index]._one(request)
+            except EndpointError as error:
+                if not error.gone:
+                    raise
+                self._leave_out(index, error)
+
+    def _pick(self) -> int:
+        with self._lock:
+            if not self._up:
+                raise EndpointError(f"every endpoint stopped answering: {'; '.join(self.down)}", gone=True)
+            return self._up[next(self._turn) % len(self._up)]
+
+    def _leave_out(self, index: int, error: EndpointError) -> None:
+        with self._lock:
+            if index in self._up:
+                self._up.remove(index)
+                self.down.append(str(error))
+
+
 @contextlib.contextmanager
 def _translate_errors(url: str) -> Iterator[None]:
     """Turn the client's exceptions into one-line EndpointErrors naming the URL and what to do."""
@@ -110,9 +177,10 @@ def _translate_errors(url: str) -> Iterator[None]:
     try:
         yield
     except openai.APIConnectionError as exc:
-        raise EndpointError(f"cannot reach {url} ({exc.__cause__ or exc}); is the server running?") from exc
+        raise EndpointError(f"cannot reach {url} ({exc.__cause__ or exc}); is the server running?", gone=True) from exc
     except openai.APIStatusError as exc:
-        raise EndpointError(f"{url} answered HTTP {exc.status_code}: {_short(exc.message)}") from exc
+        message = f"{url} answered HTTP {exc.status_code}: {_short(exc.message)}"
+        raise EndpointError(message, gone=exc.status_code >= 500) from exc
     except (openai.APIError, ValueError, TypeError, AttributeError) as exc:
         message = f"{url} answered something that is not an OpenAI-compatible response ({_short(str(exc))})"
         raise EndpointError(message) from exc

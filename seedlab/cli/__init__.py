@@ -39,7 +39,17 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from seedlab.cli import config_cmd, data_cmd, demo_cmd, init_cmd, judge_cmd, model_cmd, tao_cmd, taxonomy_cmd
+    from seedlab.cli import (
+        build_cmd,
+        config_cmd,
+        data_cmd,
+        demo_cmd,
+        init_cmd,
+        judge_cmd,
+        model_cmd,
+        tao_cmd,
+        taxonomy_cmd,
+    )
 
     cli.add_command(init_cmd.init)
     cli.add_command(config_cmd.config)
@@ -49,6 +59,7 @@ def _register() -> None:
     cli.add_command(judge_cmd.judge)
     cli.add_command(tao_cmd.tao)
     cli.add_command(demo_cmd.demo)
+    cli.add_command(build_cmd.build)
 
 
 _register()

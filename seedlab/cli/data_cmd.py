@@ -19,10 +19,11 @@ def data() -> None:
 @click.option("--pipeline", type=click.Choice(["full", "simple"]), help="full judges every sample; simple does not.")
 @click.option("--workers", type=click.IntRange(1), help="Requests in flight (an endpoint; default: its concurrency).")
 @click.option("--teacher", help="Teacher model reference (default: sdg.teacher), or the endpoint's model name.")
-@click.option("--endpoint-url", help="An OpenAI-compatible server to use as the teacher.")
+@click.option("--endpoint-url", "endpoint_urls", multiple=True,
+              help="An OpenAI-compatible server to use as the teacher; repeat it to spread requests over several.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars, only the final line.")
 def generate(taxonomy_base: str | None, scale: int | None, pipeline: str | None, workers: int | None,
-             teacher: str | None, endpoint_url: str | None, quiet: bool) -> None:
+             teacher: str | None, endpoint_urls: tuple[str, ...], quiet: bool) -> None:
     """Expand the new or changed leaves into training data; rerunning the same command resumes it."""
     from rich.console import Console
 
@@ -31,7 +32,7 @@ def generate(taxonomy_base: str | None, scale: int | None, pipeline: str | None,
     from seedlab.sdg import GenerateOptions, generate, render_table
 
     options = GenerateOptions(taxonomy_base=taxonomy_base, scale=scale, pipeline=pipeline, workers=workers,
-                              teacher=teacher, endpoint_url=endpoint_url)
+                              teacher=teacher, endpoint_urls=endpoint_urls)
     with leaf_bars(disable=quiet) as progress:
         result = generate(load_settings(), options, progress=progress)
     if not quiet:

@@ -5,12 +5,17 @@ from seedlab.eval._run import (
            BENCHMARKS,
            EvalReport,
            EvaluateOptions,
+           Question,
+           answer_questions,
            evaluate,
+           leaf_questions,
            load_questions,
            render_table,
            uplift_line,
+           user_turn,
 )
 from seedlab.eval._score import key_fact_score, key_facts, token_f1
 
-__all__ = ["BENCHMARKS", "EvalReport", "EvaluateOptions", "evaluate", "key_fact_score", "key_facts", "load_questions",
-           "render_table", "token_f1", "uplift_line"]
+__all__ = ["BENCHMARKS", "EvalReport", "EvaluateOptions", "Question", "answer_questions", "evaluate",
+           "key_fact_score", "key_facts", "leaf_questions", "load_questions", "render_table", "token_f1",
+           "uplift_line", "user_turn"]

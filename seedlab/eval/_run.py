@@ -3,6 +3,7 @@ pairwise judge verdicts for skills; a per-leaf table, a JSON report and a chart.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,7 @@ from seedlab.fsutil import new_run_dir, read_jsonl_rows, write_text_atomic
 from seedlab.judge.judging import Judge, as_judge, open_judge
 
 BENCHMARKS = ("knowledge-branch", "skills-branch")
+HELDOUT_FILE = "heldout.jsonl"  # beside a knowledge leaf's qna.yaml: questions on its document that no seed asks
 CHANGE = 0.05  # a leaf counts as improved or regressed when its score moves by at least 5 points
 
 
@@ -76,7 +78,7 @@ def evaluate(settings: Settings, options: EvaluateOptions, echo: Callable[[str],
         for role in ("base", "candidate"):
             backends[role] = open_backend(role)
             echo(f"{role}: {backends[role].model_id} answers {len(knowledge) + len(skills)} questions")
-            answers[role] = _answer(backends[role], knowledge + skills, settings.config.eval.max_tokens)
+            answers[role] = answer_questions(backends[role], knowledge + skills, settings.config.eval.max_tokens)
             backends.pop(role).close()  # one model in memory at a time
         judge = None
         if skills or (knowledge and options.judge):
@@ -101,20 +103,36 @@ def evaluate(settings: Settings, options: EvaluateOptions, echo: Callable[[str],
 
 
 def _questions(settings: Settings, options: EvaluateOptions) -> tuple[list[Question], list[Question]]:
-    from seedlab.taxonomy import KnowledgeLeaf, SkillLeaf, changed_leaves, load_leaf
+    from seedlab.taxonomy import changed_leaves
 
     diff = changed_leaves(settings.taxonomy_path, options.taxonomy_base or settings.config.taxonomy.base)
-    knowledge: list[Question] = []
-    skills: list[Question] = []
-    for rel in diff.files:
-        leaf = load_leaf(settings.taxonomy_path, rel, settings.home.cache / "docs")
-        if isinstance(leaf, KnowledgeLeaf) and "knowledge-branch" in options.benchmarks:
-            knowledge += [Question(rel, qa.question.strip(), qa.answer.strip(), key_facts(qa.answer, qa.question))
-                          for seed in leaf.seeds for qa in seed.qna]
-        elif isinstance(leaf, SkillLeaf) and "skills-branch" in options.benchmarks:
-            skills += [Question(rel, s.question.strip(), s.answer.strip(), [], context=s.context) for s in leaf.seeds]
+    knowledge, skills = leaf_questions(settings, diff.files, heldout=False)
+    knowledge = knowledge if "knowledge-branch" in options.benchmarks else []
+    skills = skills if "skills-branch" in options.benchmarks else []
     if options.questions is not None:
         knowledge += load_questions(options.questions)
+    return knowledge, skills
+
+
+def leaf_questions(settings: Settings, leaves: list[str], heldout: bool = True) -> tuple[list[Question],
+                                                                                      list[Question]]:
+    """The leaves' seed questions: knowledge (with key facts, and with `heldout` the held-out questions of a
+    `heldout.jsonl` beside a leaf's qna.yaml) and skills."""
+    from seedlab.taxonomy import KnowledgeLeaf, SkillLeaf, load_leaf
+
+    knowledge: list[Question] = []
+    skills: list[Question] = []
+    for rel in leaves:
+        leaf = load_leaf(settings.taxonomy_path, rel, settings.home.cache / "docs")
+        if isinstance(leaf, KnowledgeLeaf):
+            knowledge += [Question(rel, qa.question.strip(), qa.answer.strip(), key_facts(qa.answer, qa.question))
+                          for seed in leaf.seeds for qa in seed.qna]
+            held = settings.taxonomy_path / rel
+            held = held.parent / HELDOUT_FILE
+            if heldout and held.is_file():
+                knowledge += [dataclasses.replace(q, group=rel) for q in load_questions(held)]
+        elif isinstance(leaf, SkillLeaf):
+            skills += [Question(rel, s.question.strip(), s.answer.strip(), [], context=s.context) for s in leaf.seeds]
     return knowledge, skills
 
 
@@ -134,14 +152,15 @@ def load_questions(path: Path) -> list[Question]:
 # --- answering and scoring ----------------------------------------------------------------------------------------
 
 
-def _answer(backend: Backend, questions: list[Question], max_tokens: int) -> list[str]:
+def answer_questions(backend: Backend, questions: list[Question], max_tokens: int) -> list[str]:
     """Greedy answers, so a rerun gives the same report."""
-    requests = [Request(messages=[{"role": "user", "content": _user_turn(q)}], temperature=0.0,
+    requests = [Request(messages=[{"role": "user", "content": user_turn(q)}], temperature=0.0,
                         max_tokens=max_tokens, seed=0) for q in questions]
     return [r.texts[0].strip() for r in backend.complete(requests)]
 
 
-def _user_turn(question: Question) -> str:
+def user_turn(question: Question) -> str:
+    """The user's message for a question: its context (skills) above it."""
     return f"{question.context.strip()}\n\n{question.question}" if question.context else question.question
 
 
@@ -181,10 +200,10 @@ def _score_skills(questions: list[Question], answers: dict[str, list[str]], offs
                   judge: Judge | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     if not questions or judge is None:
         return [], []
-    items = [(_user_turn(q), answers["candidate"][offset + k], answers["base"][offset + k])
+    items = [(user_turn(q), answers["candidate"][offset + k], answers["base"][offset + k])
              for k, q in enumerate(questions)]
     verdicts = judge.compare(items)
-    records = [{"benchmark": "skills-branch", "group": q.group, "question": _user_turn(q), "reference": q.reference,
+    records = [{"benchmark": "skills-branch", "group": q.group, "question": user_turn(q), "reference": q.reference,
                 "base": {"answer": base}, "candidate": {"answer": cand}, "outcome": outcome, "verdicts": raw}
                for q, (_, cand, base), (outcome, raw) in zip(questions, items, verdicts, strict=True)]
     rows = []

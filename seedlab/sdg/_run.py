@@ -47,7 +47,7 @@ class GenerateOptions:
     pipeline: str | None = None
     workers: int | None = None
     teacher: str | None = None
-    endpoint_url: str | None = None
+    endpoint_urls: tuple[str, ...] = ()  # OpenAI-compatible servers (several: requests spread over them)
 
 
 @dataclass
@@ -66,6 +66,7 @@ class CountingBackend:
         self.inner = inner
         self.model_id = inner.model_id
         self.completion_tokens = 0
+        self.requests = 0  # requests sent, each asking for one or more samples
         self.seconds = 0.0
         self._lock = threading.Lock()
 
@@ -75,6 +76,7 @@ class CountingBackend:
         with self._lock:
             self.seconds += time.perf_counter() - start
             self.completion_tokens += sum(r.completion_tokens for r in results)
+            self.requests += len(requests)
         return results
 
     def stream(self, request: Request) -> Iterator[str]:
@@ -131,14 +133,17 @@ def generate(settings: Settings, options: GenerateOptions, teacher: Backend | No
                            "use --taxonomy-base empty for the whole tree")
     leaves = [load_leaf(taxonomy, rel, settings.home.cache / "docs") for rel in diff.files]
     templates = load_templates(settings.config.sdg.templates)
-    endpoint = bool(options.endpoint_url or settings.config.endpoint.url)
-    identity = _teacher_identity(settings, options)
+    from seedlab.backends import endpoint_urls
+
+    urls = endpoint_urls(settings, options.endpoint_urls)
+    endpoint = bool(urls)
+    identity = _teacher_identity(settings, options, urls)
     with contextlib.ExitStack() as owned:
         if teacher is None:
             from seedlab.backends import make_backend
 
             model = options.teacher if endpoint else identity["model"]
-            teacher = make_backend(settings, model, options.endpoint_url)
+            teacher = make_backend(settings, model, urls)
             owned.callback(teacher.close)
         if endpoint:
             identity["model"] = teacher.model_id
@@ -209,6 +214,7 @@ class _Generation:
         if previous is not None:
             return _reuse(previous, folder)
         folder.mkdir(parents=True, exist_ok=True)
+        requests_before = self.teacher.requests
         if read_json_object(folder / "leaf.json").get("key") != key:  # a journal holds the units of one version of
             (folder / "journal.jsonl").unlink(missing_ok=True)  # a leaf: one edited between a crash and the resume
             write_text_atomic(folder / "leaf.json", json.dumps({"leaf": leaf.path, "key": key}))  # starts afresh
@@ -229,7 +235,7 @@ class _Generation:
         if samples:
             blocks["dedupe"] = dedupe_stats
         stats = {"kind": leaf.kind, "blocks": blocks, "samples": len(kept), "seed_and_document_samples": len(extra),
-                 "reused": False}
+                 "reused": False, "teacher_requests": self.teacher.requests - requests_before}
         write_text_atomic(folder / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n"
                                                             for s in kept + extra))
         write_text_atomic(folder / "done.json", json.dumps({"key": key, "stats": stats}, indent=2))
@@ -246,6 +252,7 @@ def _reuse(previous: Path, folder: Path) -> dict[str, Any]:
     shutil.copytree(previous, folder)
     info = read_json_object(folder / "done.json")
     info["stats"]["reused"] = True
+    info["stats"]["teacher_requests"] = 0  # in this run: the samples were written by the run named below
     info["stats"]["reused_from"] = previous.parent.parent.name
     write_text_atomic(folder / "done.json", json.dumps(info, indent=2))
     return dict(info["stats"])
@@ -418,10 +425,10 @@ def _finish(run: Path, leaves: list[Leaf], stats: dict[str, Any], plan: _Plan) -
 # --- keys and small helpers -------------------------------------------------------------------------------------
 
 
-def _teacher_identity(settings: Settings, options: GenerateOptions) -> dict[str, Any]:
-    if options.endpoint_url or settings.config.endpoint.url:
-        return {"model": options.teacher or settings.config.endpoint.model, "sha256": None,
-                "endpoint": options.endpoint_url or settings.config.endpoint.url}
+def _teacher_identity(settings: Settings, options: GenerateOptions, urls: list[str]) -> dict[str, Any]:
+    if urls:  # one server keeps the key runs had before pools; a pool is named by its servers
+        where = {"endpoint": urls[0]} if len(urls) == 1 else {"endpoints": sorted(urls)}
+        return {"model": options.teacher or settings.config.endpoint.model, "sha256": None, **where}
     from seedlab.backends import file_sha256, resolve_model
 
     ref = resolve_model(options.teacher or settings.config.sdg.teacher, settings.models_path)

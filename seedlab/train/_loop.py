@@ -30,6 +30,7 @@ class PhasePlan:
     save_every: int
     seed: int
     precision: str = "auto"  # train.precision: auto, fp32 or bf16
+    keep: int = 2  # newest checkpoints kept (0: all, which `seedlab build` scores to choose one)
 
 
 def lr_lambda(total: int, warmup_steps: int) -> Callable[[int], float]:
@@ -115,6 +116,7 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
                 weights, optimizer_state = gathered(model, optimizer)  # FSDP: every rank sends its shards
                 if ranks.main:
                     _save(folder, step, epoch, position, unwrap(model), optimizer, scheduler, weights, optimizer_state)
+                    _prune(folder, plan.keep)
                 barrier(ranks)
         if position >= len(order):
             epoch, position = epoch + 1, 0
@@ -177,7 +179,11 @@ def _save(folder: Path, step: int, epoch: int, position: int, model: Any, optimi
     (staging / "position.json").write_text(json.dumps({"step": step, "epoch": epoch, "position": position}))
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
-    for old in sorted(folder.glob("step-*"))[:-2]:  # keep the two newest
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Delete all but the `keep` newest checkpoints (0: keep every one)."""
+    for old in sorted(folder.glob("step-*"))[:-keep] if keep else []:
         shutil.rmtree(old, ignore_errors=True)
 
 

@@ -39,6 +39,8 @@ class TrainOptions:
     full: bool = False  # tune every weight instead of a LoRA adapter
     phase_configs: tuple[PhaseConfig, ...] = ()  # instead of train.phases (judge train's rounds train one phase)
     runs: Path | None = None  # the folder the run folder goes into (None: paths.checkpoints)
+    start_adapter: Path | None = None  # LoRA weights the first phase starts from (a release continues its previous)
+    keep_checkpoints: bool = False  # keep every checkpoint, not the two newest (`seedlab build` scores them)
 
 
 @dataclass
@@ -93,6 +95,8 @@ class _Training:
                                f"tokens); lower it in config")
         torch.manual_seed(self.config.seed)  # the same LoRA initialisation on every rank and every run
         self.core = prepare_model(model, self.config, self.options.full, self.ranks.device)
+        if self.options.start_adapter is not None:
+            load_weights(self.core, Path(self.options.start_adapter))
         finished = {p.name: read_json_object(self.run_dir / f"phase-{p.name}" / "done.json") for p in self.phases}
         for phase in self.phases:  # a resumed run starts from the last finished phase, loaded before any sharding
             if not finished[phase.name]:
@@ -122,7 +126,8 @@ class _Training:
                   f"lines, {report.too_long} over {config.max_length} tokens), {len(batches)} batches, padding "
                   f"{share_padding:.1%}")
         plan = PhasePlan(phase.name, phase.epochs, phase.lr, phase.warmup, self.max_steps or phase.max_steps,
-                         config.grad_accum, config.save_every, config.seed, config.precision)
+                         config.grad_accum, config.save_every, config.seed, config.precision,
+                         keep=0 if self.options.keep_checkpoints else 2)
         if self.ranks.main:
             folder.mkdir(parents=True, exist_ok=True)
             _write_meta(folder, phase, plan, path, len(examples), share_padding, config, results)
