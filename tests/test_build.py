@@ -3,6 +3,7 @@ the release manifest, and an endpoint pool that loses a server."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -247,3 +248,135 @@ def test_endpoint_urls_come_from_options_else_config() -> None:
     assert endpoint_urls(settings) == ["http://a/v1", "http://b/v1"]
     assert endpoint_urls(settings, "http://c/v1") == ["http://c/v1"]
     assert endpoint_urls(settings, ("http://c/v1", "http://d/v1")) == ["http://c/v1", "http://d/v1"]
+
+
+# --- a whole build, twice, on fakes and a tiny model ------------------------------------------------------------
+
+
+class FakeModels:
+    """BuildModels from fakes: the scripted SDG teacher, a tiny trainer model, a teacher-as-judge, and answerers
+    that know every reference answer once trained (the base knows none of the leaves' answers)."""
+
+    def __init__(self, settings: Any, answers: dict[str, str]) -> None:
+        from test_sdg_generate import good_responder
+
+        self.teacher_backend = FakeBackend(good_responder)
+        self.answers = answers
+        self.exports: list[Path] = []
+        self.settings = settings
+
+    def teacher(self) -> Any:
+        return self.teacher_backend
+
+    def loader(self) -> Any:
+        from test_train import tiny_loader
+
+        return tiny_loader
+
+    def judge(self) -> Any:
+        from seedlab.judge.judging import as_judge
+        from test_sdg_generate import good_responder
+
+        return as_judge(FakeBackend(good_responder))
+
+    def answering(self, base: str, adapter: Path | None) -> Any:
+        import contextlib
+
+        def reply(request: Request, _index: int) -> str:
+            asked = (request.messages or [{}])[-1].get("content", "")
+            return self.answers.get(asked, "no idea") if adapter is not None else "I do not know."
+
+        return contextlib.nullcontext(FakeBackend(reply))
+
+    def answer_logps(self, base: str, adapter: Path, items: Any) -> tuple[list[float], list[float]]:
+        return [-1.0] * len(items), [-1.1] * len(items)
+
+    def export(self, base: str, adapter: Path, target: Path) -> None:
+        self.exports.append(adapter)
+        target.write_bytes(b"GGUF merged " + (adapter / "adapter_model.safetensors").read_bytes()[:16])
+
+    def close(self) -> None:
+        pass
+
+
+def known_answers(settings: Any) -> dict[str, str]:
+    from seedlab.build import load_general
+    from seedlab.eval import leaf_questions, user_turn
+    from seedlab.taxonomy import changed_leaves
+    from seedlab.workspace import shipped
+
+    knowledge, skills = leaf_questions(settings, changed_leaves(settings.taxonomy_path, "empty").files)
+    answers = {user_turn(q): q.reference for q in knowledge + skills}
+    answers.update({q.question: q.answer for q in load_general(shipped("general", "questions.jsonl"))})
+    return answers
+
+
+def tiny_build_settings() -> Any:
+    from test_sdg_generate import teacher_judges
+    from test_train import fast_phases  # noqa: I001
+
+    settings = teacher_judges()
+    fast_phases(settings, epochs=1, lr=1e-3)
+    for phase in settings.config.train.phases:
+        phase.max_steps = 4  # checkpoints at steps 2 and 4: the two candidates
+    settings.config.train.save_every = 2
+    settings.config.build.candidates = 2
+    return settings
+
+
+class Stop(RuntimeError):
+    """The build killed mid-training."""
+
+
+def test_two_releases_replay_reuse_choose_and_verify(seedlab_home: Path) -> None:
+    from seedlab.build import BuildOptions, build
+    from seedlab.config import load_settings
+    from seedlab.workspace import add_example_release, init_workspace
+
+    init_workspace(load_settings())
+    settings = tiny_build_settings()
+    first = build(settings, BuildOptions(), lambda _line: None, models=FakeModels(settings, known_answers(settings)))
+    state1 = first.report
+    assert all(info["teacher_requests"] > 0 for info in state1["generate"]["leaves"].values())
+    assert state1["data"]["counts"]["knowledge_replayed"] == 0 and verify_release(first.release) == []
+
+    add_example_release(settings)
+    settings = tiny_build_settings()
+    models = FakeModels(settings, known_answers(settings))
+    lines: list[str] = []
+
+    def stop_in_skills(row: dict[str, Any]) -> None:
+        if row["phase"] == "skills" and row["step"] == 2 and not lines[-1:] == ["stopped"]:
+            lines.append("stopped")
+            raise Stop
+
+    with pytest.raises(Stop):
+        build(settings, BuildOptions(previous=first.build_dir.name), lines.append, step_progress=stop_in_skills,
+              models=models)
+    asked = len(models.teacher_backend.requests)
+    run_id = sorted(settings.builds_path.iterdir())[-1].name
+    second = build(settings, BuildOptions(resume=run_id), lines.append, models=models)
+    assert len(models.teacher_backend.requests) == asked  # the resumed build did not generate again
+    state = second.report
+    calls = {leaf.split("/")[-2]: info["teacher_requests"] for leaf, info in state["generate"]["leaves"].items()}
+    assert calls["halvane"] == calls["formal_tone"] == calls["action_items"] == 0  # unchanged: reused
+    assert calls["marrowick"] > 0 and calls["one_line_summary"] > 0
+    statuses = {leaf.split("/")[-2]: info["status"] for leaf, info in state["data"]["leaves"].items()}
+    assert statuses == {"halvane": "unchanged", "formal_tone": "unchanged", "action_items": "unchanged",
+                        "marrowick": "new", "one_line_summary": "new"}
+    counts = state["data"]["counts"]
+    assert counts["knowledge_replayed"] > 0 and counts["skills_replayed"] > 0
+    buffer = [json.loads(line) for line in (second.release / "data" / "buffer.jsonl").read_text().splitlines()]
+    releases = {s["metadata"]["origin"]["release"] for s in buffer}
+    assert releases == {first.build_dir.name, second.build_dir.name}
+    # every phase started from the previous release or the chosen checkpoint of the phase before
+    knowledge, skills = state["phase-knowledge"], state["phase-skills"]
+    assert len(knowledge["candidates"]) == 2 and knowledge["chosen_index"] == 1  # a tie: the later one
+    assert len(models.exports) == 1  # the release merged one adapter, the chosen one
+    assert verify_release(second.release) == []
+    manifest = json.loads((second.release / "manifest.json").read_text())
+    assert manifest["previous"] == first.build_dir.name and "model.gguf" in manifest["files"]
+    card = (second.release / "MODEL_CARD.md").read_text()
+    assert "marrowick" in card and "## Regression check" in card and f"--previous {first.build_dir.name}" in card
+    assert skills["candidates"][skills["chosen_index"]]["scores"]["heldout"] == 1.0
+    assert state["regression"]["nll_increase"] == pytest.approx(0.1) and not state["regression"]["regressed"]
