@@ -274,8 +274,9 @@ class FakeModels:
         return tiny_loader
 
     def judge(self) -> Any:
-        from seedlab.judge.judging import as_judge
         from test_sdg_generate import good_responder
+
+        from seedlab.judge.judging import as_judge
 
         return as_judge(FakeBackend(good_responder))
 
@@ -313,7 +314,7 @@ def known_answers(settings: Any) -> dict[str, str]:
 
 def tiny_build_settings() -> Any:
     from test_sdg_generate import teacher_judges
-    from test_train import fast_phases  # noqa: I001
+    from test_train import fast_phases
 
     settings = teacher_judges()
     fast_phases(settings, epochs=1, lr=1e-3)
@@ -346,7 +347,7 @@ def test_two_releases_replay_reuse_choose_and_verify(seedlab_home: Path) -> None
     lines: list[str] = []
 
     def stop_in_skills(row: dict[str, Any]) -> None:
-        if row["phase"] == "skills" and row["step"] == 2 and not lines[-1:] == ["stopped"]:
+        if row["phase"] == "skills" and row["step"] == 2 and lines[-1:] != ["stopped"]:
             lines.append("stopped")
             raise Stop
 
