@@ -201,7 +201,7 @@ class BuildConfig:
     replay_share: float = 0.5  # share of each earlier release's leaf samples replayed into a new build's phases
     replay_cap: int = 2000  # replayed samples per kind at most; every leaf's share shrinks evenly to fit
     knowledge_in_skills: float = 0.2  # knowledge samples in the skills phase, as a share of the knowledge phase
-    candidates: int = 3  # checkpoints per phase scored to choose one: the last and evenly spaced earlier ones
+    candidates: int = 3  # evenly spaced checkpoints per phase (the last among them), scored to choose one
     max_tokens: int = 64  # answer length when scoring candidates and on the general questions
     general_questions: str = "questions"  # the regression set: a shipped name or a .jsonl file
     max_accuracy_drop: float = 10.0  # points on the general questions; more marks the build regressed

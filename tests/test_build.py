@@ -320,7 +320,6 @@ def tiny_build_settings() -> Any:
     fast_phases(settings, epochs=1, lr=1e-3)
     for phase in settings.config.train.phases:
         phase.max_steps = 4  # checkpoints at steps 2 and 4: the two candidates
-    settings.config.train.save_every = 2
     settings.config.build.candidates = 2
     return settings
 
@@ -381,3 +380,26 @@ def test_two_releases_replay_reuse_choose_and_verify(seedlab_home: Path) -> None
     assert "marrowick" in card and "## Regression check" in card and f"--previous {first.build_dir.name}" in card
     assert skills["candidates"][skills["chosen_index"]]["scores"]["heldout"] == 1.0
     assert state["regression"]["nll_increase"] == pytest.approx(0.1) and not state["regression"]["regressed"]
+
+
+def test_a_build_under_torchrun_trains_on_both_ranks(seedlab_home: Path) -> None:
+    """Rank 0 generates, scores and packages; both ranks train each phase together (DDP over gloo would wait
+    forever for a rank that did not join, so finishing within the timeout shows both trained)."""
+    import os
+    import subprocess
+    import sys
+
+    from seedlab.config import load_settings
+    from seedlab.workspace import init_workspace
+
+    init_workspace(load_settings())
+    script = Path(__file__).parent / "build_ranks.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SEEDLAB_HOME": str(seedlab_home)}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("rank finished: follower") == 1 and done.stdout.count("rank finished: release") == 1
+    [build_dir] = list((seedlab_home / "builds").iterdir())
+    assert verify_release(build_dir / "release") == []
+    state = json.loads((build_dir / "state.json").read_text())
+    assert state["phase-knowledge"]["result"]["steps"] == 4 and state["phase-skills"]["result"]["steps"] == 4

@@ -35,6 +35,8 @@ def build(ctx: click.Context, previous: str | None, resume: str | None, scale: i
                            endpoint_urls=endpoint_urls)
     with build_bars(disable=quiet) as (leaves, steps):
         result = run_build(load_settings(), options, click.echo, leaves, steps)
+    if result is None:
+        return  # a torchrun rank other than 0: rank 0 reports
     regression = result.report["regression"]
     if regression["regressed"]:
         click.echo(f"warning: this build REGRESSED ({'; '.join(regression['reasons'])}); it is marked so in its "

@@ -3,14 +3,16 @@
 
 The public surface: `train` (phases from config or given), `tune` (preference tuning), `load_model` and
 `ModelLoader` (how a model is loaded for training, replaceable in tests), `convert`, `requantize` and
-`write_compared` (adapters into GGUF or Hugging Face files)."""
+`write_compared` (adapters into GGUF or Hugging Face files); `start`, `share`, `stop` for a job that holds the
+torchrun process group across several trainings (`seedlab build`)."""
 
+from seedlab.train._dist import Ranks, share, start, stop
 from seedlab.train._export import convert, requantize, write_compared
 from seedlab.train._model import ModelLoader, load_model
 from seedlab.train._preference import TuneConfig, tune
 from seedlab.train._reward import RewardConfig, answer_logprobs, fit_reward, likelihood_scores, reward_scores
 from seedlab.train._run import TrainOptions, TrainResult, train
 
-__all__ = ["ModelLoader", "RewardConfig", "TrainOptions", "TrainResult", "TuneConfig", "answer_logprobs", "convert",
-           "fit_reward", "likelihood_scores", "load_model", "requantize", "reward_scores", "train", "tune",
-           "write_compared"]
+__all__ = ["ModelLoader", "Ranks", "RewardConfig", "TrainOptions", "TrainResult", "TuneConfig", "answer_logprobs",
+           "convert", "fit_reward", "likelihood_scores", "load_model", "requantize", "reward_scores", "share", "start",
+           "stop", "train", "tune", "write_compared"]

@@ -16,6 +16,7 @@ class Ranks:
     rank: int = 0
     world: int = 1
     device: str = "cpu"
+    owner: bool = False  # this process joined the group here, so `stop` leaves it (a build holds it across phases)
 
     @property
     def main(self) -> bool:
@@ -25,8 +26,11 @@ class Ranks:
 ALONE = Ranks()  # one process on the CPU
 
 
-def start() -> Ranks:
-    """Join the process group the launcher describes (WORLD_SIZE > 1), or train alone."""
+def start(timeout_s: float | None = None) -> Ranks:
+    """Join the process group the launcher describes (WORLD_SIZE > 1), or train alone; one already joined is
+    used as it is. `timeout_s` bounds how long a rank waits for the others (default: torch's)."""
+    import datetime
+
     import torch
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -36,11 +40,13 @@ def start() -> Ranks:
         return Ranks(device=device)
     import torch.distributed as dist
 
-    if not dist.is_initialized():
+    owner = not dist.is_initialized()
+    if owner:
         if device.startswith("cuda"):
             torch.cuda.set_device(local)
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return Ranks(dist.get_rank(), dist.get_world_size(), device)
+        timeout = datetime.timedelta(seconds=timeout_s) if timeout_s else None
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", timeout=timeout)
+    return Ranks(dist.get_rank(), dist.get_world_size(), device, owner)
 
 
 STRATEGIES = ("ddp", "fsdp")
@@ -157,7 +163,8 @@ def barrier(ranks: Ranks) -> None:
 
 
 def stop(ranks: Ranks) -> None:
-    if ranks.world > 1:
+    """Leave the process group if `start` joined it."""
+    if ranks.world > 1 and ranks.owner:
         import torch.distributed as dist
 
         if dist.is_initialized():

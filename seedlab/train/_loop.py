@@ -31,6 +31,7 @@ class PhasePlan:
     seed: int
     precision: str = "auto"  # train.precision: auto, fp32 or bf16
     keep: int = 2  # newest checkpoints kept (0: all, which `seedlab build` scores to choose one)
+    checkpoints: int | None = None  # instead of save_every: this many evenly spaced checkpoints in the phase
 
 
 def lr_lambda(total: int, warmup_steps: int) -> Callable[[int], float]:
@@ -83,6 +84,7 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
 
     per_step = plan.grad_accum * ranks.world
     total = min(plan.max_steps or 10**9, math.ceil(len(batches) / per_step) * plan.epochs)
+    save_every = math.ceil(total / plan.checkpoints) if plan.checkpoints else plan.save_every
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=plan.lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, max(1, int(plan.warmup * total))))
@@ -112,7 +114,7 @@ def run_phase(model: Any, examples: list[Example], batches: list[list[int]], pla
                 log({"phase": plan.name, "step": step, "steps": total, "epoch": epoch, "loss": round(loss, 5),
                      "lr": scheduler.get_last_lr()[0], "tokens": tokens,
                      "tokens_per_s": round(tokens / (time.perf_counter() - start), 1)})
-            if step % plan.save_every == 0 or step == total:
+            if step % save_every == 0 or step == total:
                 weights, optimizer_state = gathered(model, optimizer)  # FSDP: every rank sends its shards
                 if ranks.main:
                     _save(folder, step, epoch, position, unwrap(model), optimizer, scheduler, weights, optimizer_state)

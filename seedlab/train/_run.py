@@ -40,7 +40,7 @@ class TrainOptions:
     phase_configs: tuple[PhaseConfig, ...] = ()  # instead of train.phases (judge train's rounds train one phase)
     runs: Path | None = None  # the folder the run folder goes into (None: paths.checkpoints)
     start_adapter: Path | None = None  # LoRA weights the first phase starts from (a release continues its previous)
-    keep_checkpoints: bool = False  # keep every checkpoint, not the two newest (`seedlab build` scores them)
+    checkpoints: int | None = None  # this many evenly spaced checkpoints per phase, all kept (`seedlab build`)
 
 
 @dataclass
@@ -127,7 +127,7 @@ class _Training:
                   f"{share_padding:.1%}")
         plan = PhasePlan(phase.name, phase.epochs, phase.lr, phase.warmup, self.max_steps or phase.max_steps,
                          config.grad_accum, config.save_every, config.seed, config.precision,
-                         keep=0 if self.options.keep_checkpoints else 2)
+                         keep=0 if self.options.checkpoints else 2, checkpoints=self.options.checkpoints)
         if self.ranks.main:
             folder.mkdir(parents=True, exist_ok=True)
             _write_meta(folder, phase, plan, path, len(examples), share_padding, config, results)
