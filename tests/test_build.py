@@ -366,6 +366,7 @@ def test_two_releases_replay_reuse_choose_and_verify(seedlab_home: Path) -> None
                         "marrowick": "new", "one_line_summary": "new"}
     counts = state["data"]["counts"]
     assert counts["knowledge_replayed"] > 0 and counts["skills_replayed"] > 0
+    assert counts["self_replay_knowledge"] == round(0.3 * (counts["knowledge_new"] + counts["knowledge_replayed"]))
     buffer = [json.loads(line) for line in (second.release / "data" / "buffer.jsonl").read_text().splitlines()]
     releases = {s["metadata"]["origin"]["release"] for s in buffer}
     assert releases == {first.build_dir.name, second.build_dir.name}
@@ -403,3 +404,14 @@ def test_a_build_under_torchrun_trains_on_both_ranks(seedlab_home: Path) -> None
     assert verify_release(build_dir / "release") == []
     state = json.loads((build_dir / "state.json").read_text())
     assert state["phase-knowledge"]["result"]["steps"] == 4 and state["phase-skills"]["result"]["steps"] == 4
+
+
+def test_self_replay_adds_a_share_of_the_base_answers() -> None:
+    from seedlab.build import self_replay
+
+    phase = group("k", 10)
+    anchors = [{"messages": [], "metadata": {"source": "self-replay", "n": n}} for n in range(4)]
+    mixed = self_replay(phase, anchors, 0.3, seed=0, name="knowledge")
+    assert mixed[:10] == phase and len(mixed) == 13
+    assert len(self_replay(phase, anchors, 1.0, 0, "knowledge")) == 14  # at most every anchor once
+    assert self_replay([], anchors, 0.3, 0, "skills") == []  # a skipped phase stays empty
