@@ -74,3 +74,36 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def serve_process(home: Path, *extra: str) -> tuple[Any, str]:
+    """`seedlab model serve` in a process of its own on a free loopback port, and its /v1 URL; wait_until_up."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    env = {**os.environ, "SEEDLAB_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "seedlab", "model", "serve", "--port", str(port), *extra]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return server, f"http://127.0.0.1:{port}/v1"
+
+
+def wait_until_up(server: Any, url: str, seconds: float = 60) -> None:
+    """Poll the server's /models until it answers (the model loads first), failing if it exits or takes too long."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.1)

@@ -4,15 +4,10 @@ the other and the run finishes with every unit and sample exactly once."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+from helpers import serve_process, wait_until_up
 from test_integration_sdg import FREEFORM, _only
 
 from seedlab.backends import make_backend
@@ -22,35 +17,13 @@ from seedlab.sdg import GenerateOptions, generate
 pytestmark = pytest.mark.integration
 
 
-def _serve(home: Path) -> tuple[subprocess.Popen[str], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    env = {**os.environ, "SEEDLAB_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "seedlab", "model", "serve", "--port", str(port), "--no-log-prompts"]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return server, f"http://127.0.0.1:{port}/v1"
-
-
-def _wait(server: subprocess.Popen[str], url: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:  # the model loads: poll with a deadline
-        try:
-            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.1)
-
-
 def test_two_endpoints_one_killed_mid_run_every_sample_once(seedlab_home: Path) -> None:
     _only(FREEFORM, seedlab_home)
     settings = load_settings()
-    (first, url_a), (second, url_b) = _serve(seedlab_home), _serve(seedlab_home)
+    (first, url_a), (second, url_b) = (serve_process(seedlab_home, "--no-log-prompts") for _ in range(2))
     try:
-        _wait(first, url_a)
-        _wait(second, url_b)
+        wait_until_up(first, url_a)
+        wait_until_up(second, url_b)
         teacher = make_backend(settings, None, [url_a, url_b])
         seen: list[int] = []
 

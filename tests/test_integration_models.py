@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from helpers import serve_process, wait_until_up
 
 from seedlab.backends import DEFAULT_MODEL, Request, resolve_model
 from seedlab.backends._convert import hf_copy
@@ -74,28 +70,10 @@ def test_cut_short_model_file_is_one_clear_line(model_path: Path, tmp_path: Path
     assert result.output.startswith("error: llama.cpp cannot load") and result.output.count("\n") == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_serve_answers_openai_clients_and_logs_prompts(seedlab_home: Path) -> None:
-    port = _free_port()
-    env = {**os.environ, "SEEDLAB_HOME": str(seedlab_home), "PYTHONUNBUFFERED": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "seedlab", "model", "serve", "--port", str(port)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/v1"
+    server, url = serve_process(seedlab_home)
     try:
-        deadline = time.monotonic() + 60
-        while True:  # wait for the model to load: poll with a deadline
-            try:
-                if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+        wait_until_up(server, url)
 
         client = OpenAIBackend(url, concurrency=8)
         assert client.model_id == DEFAULT_MODEL
