@@ -203,8 +203,9 @@ class BuildConfig:
     knowledge_in_skills: float = 0.2  # knowledge samples in the skills phase, as a share of the knowledge phase
     # The base model's own answers to general instructions (the shipped 192 of examples/judge/instructions.jsonl,
     # or a JSONL file of {"prompt"}), added to each phase as this share of its samples. Without them the example
-    # build's general accuracy fell from 52.6 to 26.0 points (README, maintainer builds). 0 turns it off.
-    self_replay: float = 0.3
+    # build's general accuracy fell from 52.6 to 26.0 points; at 0.3 the second release still fell to 32.8 (README,
+    # maintainer builds). 0 turns it off.
+    self_replay: float = 0.5
     self_replay_prompts: str = "instructions"
     candidates: int = 3  # evenly spaced checkpoints per phase (the last among them), scored to choose one
     max_tokens: int = 64  # answer length when scoring candidates and on the general questions

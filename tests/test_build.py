@@ -366,7 +366,8 @@ def test_two_releases_replay_reuse_choose_and_verify(seedlab_home: Path) -> None
                         "marrowick": "new", "one_line_summary": "new"}
     counts = state["data"]["counts"]
     assert counts["knowledge_replayed"] > 0 and counts["skills_replayed"] > 0
-    assert counts["self_replay_knowledge"] == round(0.3 * (counts["knowledge_new"] + counts["knowledge_replayed"]))
+    share = settings.config.build.self_replay
+    assert counts["self_replay_knowledge"] == round(share * (counts["knowledge_new"] + counts["knowledge_replayed"]))
     buffer = [json.loads(line) for line in (second.release / "data" / "buffer.jsonl").read_text().splitlines()]
     releases = {s["metadata"]["origin"]["release"] for s in buffer}
     assert releases == {first.build_dir.name, second.build_dir.name}
