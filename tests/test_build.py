@@ -401,7 +401,7 @@ def test_a_build_under_torchrun_trains_on_both_ranks(seedlab_home: Path) -> None
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("rank finished: follower") == 1 and done.stdout.count("rank finished: release") == 1
-    [build_dir] = list((seedlab_home / "builds").iterdir())
+    [build_dir] = [p for p in (seedlab_home / "builds").iterdir() if not p.name.startswith(".")]
     assert verify_release(build_dir / "release") == []
     state = json.loads((build_dir / "state.json").read_text())
     assert state["phase-knowledge"]["result"]["steps"] == 4 and state["phase-skills"]["result"]["steps"] == 4
