@@ -51,6 +51,19 @@ def test_replay_takes_the_share_of_each_leaf_at_least_one() -> None:
     assert len({s["messages"][0]["content"] for s in picked}) == len(picked)  # no sample twice
 
 
+def test_replay_spreads_a_leafs_share_over_its_facts() -> None:
+    # 6 facts with 5, 5, 4, 3, 2, 1 samples and 4 seed pairs (no fact: each stands alone); half is 12 samples
+    earlier = [sample("k", n) for n in range(24)]
+    for n, fact in enumerate([0] * 5 + [1] * 5 + [2] * 4 + [3] * 3 + [4] * 2 + [5]):
+        earlier[n]["metadata"]["fact"] = f"fact {fact}"
+    for seed in range(20):
+        picked = replay_sample(earlier, 0.5, 1000, seed=seed)
+        facts = [s["metadata"].get("fact") for s in picked]
+        assert len(picked) == 12
+        assert {f"fact {n}" for n in range(6)} <= set(facts)  # no fact drops out of the replay
+        assert max(facts.count(f"fact {n}") for n in range(6)) <= 2  # nor does one crowd the others
+
+
 def test_replay_cap_shrinks_every_leaf_evenly() -> None:
     picked = replay_sample(group("a", 100) + group("b", 50), 1.0, 30, seed=0)
     counts = [sum(1 for s in picked if s["metadata"]["leaf"] == leaf) for leaf in "ab"]

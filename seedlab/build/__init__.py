@@ -8,6 +8,6 @@ from seedlab.build._replay import carried, mix_phases, replay_sample, self_repla
 from seedlab.build._run import BuildOptions, BuildResult, build
 from seedlab.build.models import BuildModels
 
-__all__ = ["RULE", "BuildModels", "BuildOptions", "BuildResult", "GeneralQuestion", "Limits", "build", "candidate_checkpoints",
-           "carried", "choose", "load_general", "mix_phases", "regression_summary", "replay_sample",
-           "score_answers", "self_replay", "verify_release", "with_origin", "write_manifest"]
+__all__ = ["RULE", "BuildModels", "BuildOptions", "BuildResult", "GeneralQuestion", "Limits", "build",
+           "candidate_checkpoints", "carried", "choose", "load_general", "mix_phases", "regression_summary",
+           "replay_sample", "score_answers", "self_replay", "verify_release", "with_origin", "write_manifest"]

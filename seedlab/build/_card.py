@@ -54,7 +54,8 @@ def _mix(state: dict[str, Any]) -> list[str]:
             f"{counts['knowledge_replayed']} replayed from earlier releases + "
             f"{counts.get('self_replay_knowledge', 0)} self-replay (the base's own answers to general instructions)",
             f"- Skills phase: {counts['skills_new']} new + {counts['skills_replayed']} replayed skill samples + "
-            f"{counts['knowledge_in_skills']} knowledge samples + {counts.get('self_replay_skills', 0)} self-replay", f"- Replay buffer: {state['data']['buffer']} "
+            f"{counts['knowledge_in_skills']} knowledge samples + {counts.get('self_replay_skills', 0)} self-replay",
+            f"- Replay buffer: {state['data']['buffer']} "
             "samples (earlier releases' still-current leaves and this release's)", ""]
 
 

@@ -41,8 +41,9 @@ def write_release(build_dir: Path, state: dict[str, Any], settings: Settings, in
     report = {k: v for k, v in state.items() if k != "release"}
     write_text_atomic(staging / "report.json", json.dumps(report, indent=2))
     write_text_atomic(staging / "MODEL_CARD.md", model_card(build_dir.name, info, state, settings))
-    write_manifest(staging, {"build": build_dir.name, "base": info["base"], "taxonomy_commit": info["taxonomy"]["commit"],
-                             "previous": info.get("previous"), "regressed": state["regression"]["regressed"]})
+    write_manifest(staging, {"build": build_dir.name, "base": info["base"],
+                             "taxonomy_commit": info["taxonomy"]["commit"], "previous": info.get("previous"),
+                             "regressed": state["regression"]["regressed"]})
     target = build_dir / "release"
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -15,8 +15,8 @@ from typing import Any
 
 from seedlab.build._choose import RULE, candidate_checkpoints, choose, score_model
 from seedlab.build._regress import GeneralQuestion, Limits, load_general, regression_summary
-from seedlab.build.models import BuildModels
 from seedlab.build._replay import Sample, carried, mix_phases, origin_key, self_replay, with_origin
+from seedlab.build.models import BuildModels
 from seedlab.config import PhaseConfig, Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import read_json_object, write_text_atomic
@@ -172,18 +172,19 @@ class _Build:
             raise SeedlabError(f"no leaf is new or changed since build {self.previous.name if self.previous else ''};"
                                " nothing to train")
         c = self.config
-        mix = mix_phases(new, earlier, c.replay_share, c.replay_cap, c.knowledge_in_skills, self.settings.config.train.seed)
-        anchors = self.self_replay(models) if c.self_replay > 0 else []
         seed = self.settings.config.train.seed
+        mix = mix_phases(new, earlier, c.replay_share, c.replay_cap, c.knowledge_in_skills, seed)
+        anchors = self.self_replay(models) if c.self_replay > 0 else []
         phases = {name: self_replay(samples, anchors, c.self_replay, seed, name)
                   for name, samples in (("knowledge", mix.knowledge), ("skills", mix.skills))}
         mix.counts.update({f"self_replay_{n}": len(phases[n]) - len(s) for n, s in (("knowledge", mix.knowledge),
                                                                                      ("skills", mix.skills))})
         data = self.dir / "data"
         for name, samples in (*phases.items(), ("buffer", earlier + new)):
-            write_text_atomic(data / f"{name}.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
-        status = {leaf: ("unchanged" if built_before.get(leaf) == blob else "changed" if leaf in built_before else "new")
-                  for leaf, blob in self.tree.items()}
+            lines = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
+            write_text_atomic(data / f"{name}.jsonl", lines)
+        status = {leaf: ("unchanged" if built_before.get(leaf) == blob else
+                         "changed" if leaf in built_before else "new") for leaf, blob in self.tree.items()}
         replayed = [origin_key(s)[0] for s in mix.knowledge + mix.skills
                     if s["metadata"]["origin"]["release"] != self.dir.name]
         leaves = {leaf: {"status": status[leaf], "replayed": replayed.count(leaf),
@@ -234,7 +235,8 @@ class _Build:
         runs = self.dir / f"train-{phase.name}"
         unfinished = [p.parent for p in sorted(runs.glob("*/run.json")) if run_status(p.parent) != "finished"]
         if phase.data not in ("knowledge", "skills"):
-            raise SeedlabError(f"train.phases: phase {phase.name} reads {phase.data!r}; a build has knowledge and skills")
+            raise SeedlabError(f"train.phases: phase {phase.name} reads {phase.data!r}; a build trains knowledge and "
+                               "skills")
         options = TrainOptions(knowledge_data=data if phase.data == "knowledge" else None,
                                skills_data=data if phase.data == "skills" else None, phase_configs=(phase,),
                                runs=runs, model=self.base, start_adapter=start, checkpoints=self.config.candidates,
