@@ -1,4 +1,4 @@
-"""`seedlab taxonomy validate|diff`."""
+"""`seedlab taxonomy validate|diff|show-doc`."""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     from seedlab.config import load_settings
     from seedlab.taxonomy import validate_paths
 
-    targets = list(paths) or [str(load_settings().taxonomy_path)]
-    reports = validate_paths(targets)
+    settings = load_settings()
+    targets = list(paths) or [str(settings.taxonomy_path)]
+    reports = validate_paths(targets, settings.home.cache / "docs")
     _emit(reports, fmt)
     sys.exit(1 if any(r.errors for r in reports) else 0)
 
@@ -48,7 +49,7 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
 def diff(taxonomy_path: str | None, taxonomy_base: str | None, fmt: str) -> None:
     """List new and changed leaves against a git base, and validate them."""
     from seedlab.config import load_settings
-    from seedlab.taxonomy import FileReport, changed_leaves, validate_file
+    from seedlab.taxonomy import FileReport, changed_leaves, document_problems, validate_file
 
     settings = load_settings()
     given = taxonomy_path or str(settings.taxonomy_path)
@@ -56,7 +57,10 @@ def diff(taxonomy_path: str | None, taxonomy_base: str | None, fmt: str) -> None
     reports = []
     for rel in result.files:
         display = os.path.normpath(os.path.join(given, rel))
-        reports.append(FileReport(display, validate_file(Path(given) / rel, display)))
+        problems = validate_file(Path(given) / rel, display)
+        if not any(p.level == "error" for p in problems):
+            problems += document_problems(Path(given) / rel, display, settings.home.cache / "docs")
+        reports.append(FileReport(display, problems))
     listing = sys.stderr if fmt == "json" else sys.stdout
     click.echo(f"Taxonomy {given}, base: {result.base}: {len(result.files)} new or changed leaves", file=listing)
     for rel, report in zip(result.files, reports, strict=True):
@@ -64,6 +68,35 @@ def diff(taxonomy_path: str | None, taxonomy_base: str | None, fmt: str) -> None
         click.echo(f"  {state:8} {rel}", file=listing)
     _emit(reports, fmt)
     sys.exit(1 if any(r.errors for r in reports) else 0)
+
+
+@taxonomy.command("show-doc")
+@click.argument("leaf")
+def show_doc(leaf: str) -> None:
+    """Print the text the knowledge pipeline reads from a leaf's documents (converted from PDF, HTML, DOCX or
+    Markdown, markup reduced). LEAF: the leaf's qna.yaml or its folder, in the taxonomy or as a path."""
+    from seedlab.config import load_settings
+    from seedlab.errors import TaxonomyError
+    from seedlab.taxonomy import KnowledgeLeaf, load_leaf
+
+    settings = load_settings()
+    root = settings.taxonomy_path.resolve()
+    given = Path(leaf)
+    candidates = [given, root / given] if not given.is_absolute() else [given]
+    found = next((c for c in candidates if c.exists()), None)
+    if found is None:
+        raise TaxonomyError(f"{leaf}: no such leaf in {root} or here; give a qna.yaml or its folder")
+    path = found / "qna.yaml" if found.is_dir() else found
+    try:
+        rel = path.resolve().relative_to(root).as_posix()
+    except ValueError as exc:
+        raise TaxonomyError(f"{leaf} is not inside the taxonomy {root}") from exc
+    loaded = load_leaf(root, rel, settings.home.cache / "docs")
+    if not isinstance(loaded, KnowledgeLeaf):
+        raise TaxonomyError(f"{rel} is a skill leaf; only knowledge leaves have documents")
+    for document in loaded.documents:
+        click.echo(f"==> {document.path} ({len(document.text.split())} words) <==")
+        click.echo(document.text)
 
 
 def _emit(reports: list[FileReport], fmt: str) -> None:

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from seedlab.errors import TaxonomyError
+from seedlab.fsutil import write_text_atomic
+from seedlab.taxonomy._convert import CONVERTER_VERSION, convert_document
 from seedlab.taxonomy._validate import is_safe_pattern, kind_for_path, validate_file
-from seedlab.taxonomy._yaml import read_yaml
+from seedlab.taxonomy._yaml import Problem, key_node, read_yaml
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def _knowledge_leaf(data: dict[str, Any], rel_path: str, blob_id: str, commit: s
 
 def read_documents(repo_ref: str, commit: str, patterns: list[str], taxonomy: Path,
                    clone_cache: Path | None = None) -> tuple[Document, ...]:
-    """The files matching `patterns` in repository `repo_ref` at `commit`, as UTF-8 text."""
+    """The files matching `patterns` in repository `repo_ref` at `commit`, as readable text (see _convert)."""
     import git
 
     for pattern in patterns:
@@ -135,13 +137,54 @@ def read_documents(repo_ref: str, commit: str, patterns: list[str], taxonomy: Pa
     documents = []
     for item in tree.traverse():
         if item.type == "blob" and any(m.fullmatch(item.path) for m in matchers):
-            try:
-                documents.append(Document(item.path, item.data_stream.read().decode("utf-8")))
-            except UnicodeDecodeError as exc:
-                raise TaxonomyError(f"{repo_ref}@{commit[:8]}:{item.path} is not UTF-8 text") from exc
+            where = f"{repo_ref}@{commit[:8]}:{item.path}"
+            documents.append(Document(item.path, _converted(where, item, clone_cache)))
     if not documents:
         raise TaxonomyError(f"no file in {repo_ref}@{commit[:8]} matches {patterns}; fix document.patterns")
     return tuple(sorted(documents, key=lambda d: d.path))
+
+
+def document_problems(path: Path, display: str, cache: Path | None = None) -> list[Problem]:
+    """The error, if any, of reading a valid knowledge leaf's documents from a local repository (one Problem at
+    the `document` key); skills, remote repositories and unfilled templates are not read."""
+    parsed, _ = read_yaml(path, display)
+    if parsed is None or not isinstance(parsed.data, dict) or kind_for_path(path, parsed.data) != "knowledge":
+        return []
+    document = parsed.data.get("document")
+    if not isinstance(document, dict) or not document.get("repo") or not document.get("commit"):
+        return []
+    repo_ref = str(document["repo"])
+    if "://" in repo_ref.removeprefix("file://") or ":" in repo_ref.split("/")[0] or "{{" in repo_ref:
+        return []
+    try:
+        read_documents(repo_ref, str(document["commit"]), list(document["patterns"]), _taxonomy_root(path), cache)
+    except TaxonomyError as exc:
+        node = (key_node(parsed.root, "document") if parsed.root is not None else None)
+        line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node is not None else (1, 1)
+        return [Problem(display, line, column, "error", f"document: {exc}")]
+    return []
+
+
+def _taxonomy_root(path: Path) -> Path:
+    """The git work tree holding a leaf (relative document repositories are resolved against it)."""
+    for folder in path.resolve().parents:
+        if (folder / ".git").exists():
+            return folder
+    return path.resolve().parent
+
+
+def _converted(where: str, blob: Any, cache: Path | None) -> str:
+    """A document blob's readable text, converted once per blob and converter version (cached as a file)."""
+    cached = cache / "converted" / f"v{CONVERTER_VERSION}-{blob.hexsha}.md" if cache else None
+    if cached is not None and cached.is_file():
+        return cached.read_text(encoding="utf-8")
+    try:
+        text = convert_document(blob.path, blob.data_stream.read())
+    except TaxonomyError as exc:
+        raise TaxonomyError(str(exc).replace(blob.path, where, 1)) from exc
+    if cached is not None:
+        write_text_atomic(cached, text)
+    return text
 
 
 def _open_document_repo(repo_ref: str, commit: str, taxonomy: Path, clone_cache: Path | None) -> Any:
