@@ -13,10 +13,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from helpers import commit_all, knowledge_leaf, new_repo, write
+from test_sdg_generate import good_responder
 
+from seedlab.backends import FakeBackend
 from seedlab.cli import cli
+from seedlab.config import load_settings
 from seedlab.errors import TaxonomyError
+from seedlab.sdg import GenerateOptions, generate
 from seedlab.taxonomy import KnowledgeLeaf, convert_document, load_leaf, readable_text
+from seedlab.workspace import init_workspace
 
 TITLE = "The Orsk Sound Ferry"
 PARAGRAPH = ("The Orsk Sound Ferry Company was founded in 1887 by Ada Lorn. Its first boat carried 40 passengers "
@@ -154,13 +159,6 @@ def test_markup_reduces_to_the_text_a_reader_sees() -> None:
 
 
 def test_a_marked_up_document_yields_samples_without_markup(seedlab_home: Path) -> None:
-    from test_sdg_generate import good_responder
-
-    from seedlab.backends import FakeBackend
-    from seedlab.config import load_settings
-    from seedlab.sdg import GenerateOptions, generate
-    from seedlab.workspace import init_workspace
-
     init_workspace(load_settings())
     settings = load_settings()
     settings.config.eval.judge = None
@@ -229,8 +227,6 @@ def test_show_doc_prints_the_text_the_pipeline_reads(tmp_path: Path, monkeypatch
     monkeypatch.setenv("SEEDLAB_HOME", str(home))
     runner = CliRunner()
     assert runner.invoke(cli, ["init"]).exit_code == 0
-    from seedlab.config import load_settings
-
     taxonomy = load_settings().taxonomy_path
     write(taxonomy, "knowledge/ferries/orsk/qna.yaml", knowledge_leaf(str(tmp_path / "docs"), commit, ["*.docx"]))
     result = runner.invoke(cli, ["taxonomy", "show-doc", "knowledge/ferries/orsk"])
@@ -241,3 +237,47 @@ def test_show_doc_prints_the_text_the_pipeline_reads(tmp_path: Path, monkeypatch
     assert skill.exit_code == 1 and "is a skill leaf" in skill.output and "Traceback" not in skill.output
     missing = runner.invoke(cli, ["taxonomy", "show-doc", "knowledge/nowhere"])
     assert missing.exit_code == 1 and "no such leaf" in missing.output
+
+
+RIVER = {
+    "01-upper.md": "# The Varden River\n\nThe Varden River rises on Mount Orrel at 2,210 metres above the sea.\n\n"
+                   "## Dunmere\n\nThe town of Dunmere has a stone bridge of nine arches built in 1702. "
+                   "Its market opens every Thursday at dawn.\n\n"
+                   "## Climate\n\nSnow covers the upper valley for about 140 days in a year.\n",
+    "02-lower.md": "# The Lower Varden\n\n## Kestrin Mill\n\nThe waterwheel of Kestrin Mill is 7.5 metres across "
+                   "and turns six times a minute.\n",
+}
+
+
+def test_facts_keep_their_file_and_section_and_questions_name_its_subject(seedlab_home: Path) -> None:
+    init_workspace(load_settings())
+    settings = load_settings()
+    settings.config.eval.judge = None
+    docs = new_repo(settings.docs_path / "varden", RIVER)
+    leaf = knowledge_leaf(str(settings.docs_path / "varden"), docs.head.commit.hexsha, ["*.md"])
+    write(settings.taxonomy_path, "knowledge/rivers/varden/qna.yaml", leaf)
+    commit_all(git.Repo(settings.taxonomy_path), "a river in two files")
+
+    result = generate(settings, GenerateOptions(taxonomy_base="empty", scale=1), teacher=FakeBackend(good_responder))
+    samples = [json.loads(line) for line in (result.run_dir / "knowledge.jsonl").read_text().splitlines()]
+    recall = [s for s in samples if s["metadata"]["leaf"] == "knowledge/rivers/varden/qna.yaml"
+              and s["metadata"]["source"] == "recall"]
+    by_fact = {s["metadata"]["fact"]: s for s in recall}
+    expected = {  # fact -> (file, section, the subject its questions name)
+        "The Varden River rises on Mount Orrel at 2,210 metres above the sea.":
+            ("01-upper.md", ["The Varden River"], "the Varden River"),
+        "The town of Dunmere has a stone bridge of nine arches built in 1702.":
+            ("01-upper.md", ["The Varden River", "Dunmere"], "Dunmere"),
+        "Snow covers the upper valley for about 140 days in a year.":
+            ("01-upper.md", ["The Varden River", "Climate"], "the Varden River"),  # "Climate" names nothing
+        "The waterwheel of Kestrin Mill is 7.5 metres across and turns six times a minute.":
+            ("02-lower.md", ["The Lower Varden", "Kestrin Mill"], "Kestrin Mill"),
+    }
+    for fact, (file, section, subject) in expected.items():
+        sample = by_fact[fact]
+        assert (sample["metadata"]["document"], sample["metadata"]["section"]) == (file, section)
+        asked = [s["messages"][0]["content"] for s in recall if s["metadata"]["fact"] == fact]
+        assert asked and all(subject in q or subject.capitalize() in q for q in asked), asked
+    dunmere = [s for s in samples if s["metadata"].get("fact", "").startswith("Its market")]
+    assert dunmere and all(s["metadata"]["section"][-1] == "Dunmere" for s in dunmere)
+    assert any("Dunmere" in s["messages"][0]["content"] for s in dunmere if s["metadata"]["source"] == "recall")

@@ -285,7 +285,7 @@ def knowledge_unit(job: LeafJob, fact_index: int, round_: int, per_call: int,
     uid = f"{job.slug}#f{fact_index}#r{round_}"
     seed = unit_seed(job, uid)
     shots = [examples[(fact_index + k) % len(examples)] for k in range(min(3, len(examples)))]
-    target = {"title": job.title, "fact": fact.text}
+    target = {"title": fact.subject or job.title, "fact": fact.text}
     q_request = job.templates["knowledge_question"].completion(shots, target, per_call, seed)
     sentences = [f.text for f in job.facts]
     records: list[Record] = []
@@ -295,7 +295,7 @@ def knowledge_unit(job: LeafJob, fact_index: int, round_: int, per_call: int,
         question = verify.clean(text)
         if not candidate.check("standalone", verify.check_standalone(question, job.anchors), records):
             continue
-        relevant = verify.check_relevant(question, fact_index, sentences, fact.chunk, job.title)
+        relevant = verify.check_relevant(question, fact_index, sentences, fact.chunk, target["title"])
         if not candidate.check("relevancy", relevant, records):
             continue
         answering.append((candidate, question))
@@ -318,7 +318,7 @@ def knowledge_unit(job: LeafJob, fact_index: int, round_: int, per_call: int,
         candidate.record["sample"] = _sample(
             job, [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
             {"source": "generated", "unmask": True, "checks": checks, "fact": fact.text, "document": fact.path,
-             "chunk": fact.chunk_index})
+             "chunk": fact.chunk_index, "section": list(fact.section)})
         records.append(candidate.record)
     return records
 
@@ -350,16 +350,17 @@ def knowledge_recall_samples(job: LeafJob, per_fact: int) -> list[dict[str, Any]
     usable for it: each names the subject and a phrase of the sentence, and is answered by the sentence."""
     from seedlab.text import content_words, cue_phrases
 
-    title = job.title[0].lower() + job.title[1:] if job.title.startswith("The ") else job.title
-    common = content_words(job.title)
     out = []
     for i, fact in enumerate(job.facts):
+        subject = fact.subject or job.title
+        title = subject[0].lower() + subject[1:] if subject.startswith("The ") else subject
+        common = content_words(subject) | content_words(job.title)
         for k, cue in enumerate(cue_phrases(fact.text, common, per_fact)):
             question = RECALL_FORMS[(i + k) % len(RECALL_FORMS)].format(title=title, cue=cue)
             out.append(_sample(job, [{"role": "user", "content": question[0].upper() + question[1:]},
                                      {"role": "assistant", "content": fact.standalone}],
                                {"source": "recall", "unmask": True, "fact": fact.text, "document": fact.path,
-                                "chunk": fact.chunk_index, "cue": cue}))
+                                "chunk": fact.chunk_index, "cue": cue, "section": list(fact.section)}))
     return out
 
 

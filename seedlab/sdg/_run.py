@@ -26,7 +26,7 @@ from seedlab.fsutil import new_run_dir, read_json_object, write_text_atomic
 from seedlab.judge.judging import Judge, as_judge, judge_identity, open_judge
 from seedlab.runs import Progress, finish_run
 from seedlab.sdg import _pipelines as pipelines
-from seedlab.sdg._chunk import approximate_tokens, document_facts, document_title
+from seedlab.sdg._chunk import approximate_tokens, document_facts, document_title, fact_subject
 from seedlab.sdg._stats import block_stats, dedupe, main_drop_reason
 from seedlab.sdg._templates import TemplateSet, load_templates
 from seedlab.taxonomy import KnowledgeLeaf, Leaf, SkillLeaf, changed_leaves, load_leaf
@@ -299,7 +299,9 @@ def _run_knowledge(job: pipelines.LeafJob, journal: _Journal, settings: Settings
         if not job.title:
             job.title = document_title(document.text, "")
     job.title = job.title or leaf.domain
-    job.anchors = content_words(job.title) | {n for d in leaf.documents for n in names(d.text)}
+    named = {n for d in leaf.documents for n in names(d.text)}
+    job.facts = [dataclasses.replace(f, subject=fact_subject(f.section, named, job.title)) for f in job.facts]
+    job.anchors = content_words(job.title) | named
     if not job.facts:
         raise SeedlabError(f"{leaf.path}: its documents hold no sentences to learn from; check document.patterns")
     examples = pipelines.knowledge_examples(leaf)
