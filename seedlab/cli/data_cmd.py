@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from seedlab.sdg import LeafPlan, Rates
 
 
 @click.group()
@@ -21,10 +25,19 @@ def data() -> None:
 @click.option("--teacher", help="Teacher model reference (default: sdg.teacher), or the endpoint's model name.")
 @click.option("--endpoint-url", "endpoint_urls", multiple=True,
               help="An OpenAI-compatible server to use as the teacher; repeat it to spread requests over several.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars, only the final line.")
+@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
+              help="A time budget: knowledge leaves' facts are capped, evenly over their documents, so the planned "
+                   "work fits (the plan says what is left out).")
+@click.option("--max-facts", type=click.IntRange(1), help="At most this many facts of each knowledge leaf, taken "
+              "evenly over its documents.")
+@click.option("--quiet", "-q", is_flag=True, help="No plan or progress bars, only the final line.")
 def generate(taxonomy_base: str | None, scale: int | None, pipeline: str | None, workers: int | None,
-             teacher: str | None, endpoint_urls: tuple[str, ...], quiet: bool) -> None:
-    """Expand the new or changed leaves into training data; rerunning the same command resumes it."""
+             teacher: str | None, endpoint_urls: tuple[str, ...], max_minutes: float | None, max_facts: int | None,
+             quiet: bool) -> None:
+    """Expand the new or changed leaves into training data; rerunning the same command resumes it.
+
+    Before the first request it prints the planned work per leaf (facts or seed examples, teacher requests and
+    minutes, from the rates of this home's last run, else defaults measured on a 2-core CPU)."""
     from rich.console import Console
 
     from seedlab.cli._progress import leaf_bars
@@ -32,9 +45,10 @@ def generate(taxonomy_base: str | None, scale: int | None, pipeline: str | None,
     from seedlab.sdg import GenerateOptions, generate, render_table
 
     options = GenerateOptions(taxonomy_base=taxonomy_base, scale=scale, pipeline=pipeline, workers=workers,
-                              teacher=teacher, endpoint_urls=endpoint_urls)
+                              teacher=teacher, endpoint_urls=endpoint_urls, max_minutes=max_minutes,
+                              max_facts=max_facts)
     with leaf_bars(disable=quiet) as progress:
-        result = generate(load_settings(), options, progress=progress)
+        result = generate(load_settings(), options, progress=progress, on_plan=None if quiet else print_plan)
     if not quiet:
         Console().print(render_table(result.stats))
     for leaf, reason in result.empty_leaves:
@@ -43,6 +57,19 @@ def generate(taxonomy_base: str | None, scale: int | None, pipeline: str | None,
     click.echo(f"{result.run_dir}: knowledge.jsonl {files['knowledge.jsonl']} samples, skills.jsonl "
                f"{files['skills.jsonl']} ({files['replayed_knowledge']} replayed knowledge); "
                f"next: seedlab model train --data {result.run_dir.name}")
+
+
+def print_plan(plans: list[LeafPlan], rates: Rates) -> None:
+    """The planned work of a generate run, one line per leaf, and what a budget leaves out."""
+    click.echo(f"plan ({rates.source}: {rates.seconds_per_request:.2f} s per teacher request, "
+               f"{rates.requests_per_fact:.1f} requests per fact, {rates.requests_per_seed:.1f} per seed example):")
+    for p in plans:
+        what = f"{p.fact_cap or p.units} facts" if p.kind == "knowledge" else f"{p.units} seeds"
+        cost = "reused, no requests" if p.reused else f"{p.requests:5} requests  ~{p.seconds / 60:4.1f} min"
+        cut = f"  ({p.left_out} of {p.units} facts left out)" if p.left_out else ""
+        click.echo(f"  {what:>10}  {cost}  {p.path}{cut}")
+    total = sum(p.seconds for p in plans)
+    click.echo(f"  total: {sum(p.requests for p in plans)} requests, ~{total / 60:.1f} min")
 
 
 @data.command("list")

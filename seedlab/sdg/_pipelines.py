@@ -37,6 +37,7 @@ class LeafJob:
     facts: list[Fact] = field(default_factory=list)  # knowledge only
     anchors: set[str] = field(default_factory=set)  # knowledge only: words that name the subject
     title: str = ""
+    facts_left_out: int = 0  # knowledge only: facts a budget or --max-facts left out
     judge: judging.Judge | None = None  # eval.judge when set (a `judge train` judge, say); else the teacher judges
 
     @property

@@ -27,6 +27,7 @@ from seedlab.judge.judging import Judge, as_judge, judge_identity, open_judge
 from seedlab.runs import Progress, finish_run
 from seedlab.sdg import _pipelines as pipelines
 from seedlab.sdg._chunk import approximate_tokens, document_facts, document_title, fact_subject
+from seedlab.sdg._estimate import LeafPlan, Rates, apply_budget, leaf_plan, measured_rates, spread_facts
 from seedlab.sdg._stats import block_stats, dedupe, main_drop_reason
 from seedlab.sdg._templates import TemplateSet, load_templates
 from seedlab.taxonomy import KnowledgeLeaf, Leaf, SkillLeaf, changed_leaves, load_leaf
@@ -48,6 +49,8 @@ class GenerateOptions:
     workers: int | None = None
     teacher: str | None = None
     endpoint_urls: tuple[str, ...] = ()  # OpenAI-compatible servers (several: requests spread over them)
+    max_minutes: float | None = None  # a time budget: knowledge leaves' facts are capped to fit the estimate
+    max_facts: int | None = None  # at most this many facts of each knowledge leaf, spread over its documents
 
 
 @dataclass
@@ -98,6 +101,7 @@ class _Plan:
     replay_fraction: float
     recall_per_fact: int
     judge: dict[str, Any] | None = None  # the judge's identity when it is not the teacher
+    fact_caps: dict[str, int] = field(default_factory=dict)  # leaf -> facts kept under a budget
 
     @classmethod
     def resolve(cls, settings: Settings, options: GenerateOptions) -> _Plan:
@@ -117,14 +121,18 @@ class _Plan:
         data = dataclasses.asdict(self)
         if data["judge"] is None:
             del data["judge"]
+        if not data["fact_caps"]:
+            del data["fact_caps"]
         return data
 
 
 def generate(settings: Settings, options: GenerateOptions, teacher: Backend | None = None,
-             progress: Progress | None = None, judge: Judge | Backend | None = None) -> RunResult:
+             progress: Progress | None = None, judge: Judge | Backend | None = None,
+             on_plan: Callable[[list[LeafPlan], Rates], None] | None = None) -> RunResult:
     """Generate training data for the changed leaves (all, with base 'empty') into a new or resumed run.
 
-    The skills pipeline's judges are `judge`, else eval.judge when config sets one, else the teacher."""
+    The skills pipeline's judges are `judge`, else eval.judge when config sets one, else the teacher. Before any
+    request, the planned work per leaf (with budget caps applied) goes to `on_plan`."""
     plan = _Plan.resolve(settings, options)
     taxonomy = settings.taxonomy_path
     diff = changed_leaves(taxonomy, options.taxonomy_base or settings.config.taxonomy.base)
@@ -156,10 +164,37 @@ def generate(settings: Settings, options: GenerateOptions, teacher: Backend | No
             kind = {} if judge.kind == "generative" else {"kind": judge.kind}  # earlier runs keep their keys
             plan = dataclasses.replace(plan, judge={"model": judge.model_id, **kind})
         workers = options.workers or (settings.config.endpoint.concurrency if endpoint else 1)
+        plans, rates = _estimate(settings, leaves, identity, templates, plan, options)
+        plan = dataclasses.replace(plan, fact_caps={p.path: p.fact_cap for p in plans if p.fact_cap is not None})
+        if on_plan is not None:
+            on_plan(plans, rates)
         run = _open_run(settings.datasets_path, leaves, identity, templates, plan)
         job = _Generation(run, settings, CountingBackend(teacher), judge, templates, plan, identity, workers,
                           progress)
         return job.run(leaves)
+
+
+def _estimate(settings: Settings, leaves: list[Leaf], identity: dict[str, Any], templates: TemplateSet,
+              plan: _Plan, options: GenerateOptions) -> tuple[list[LeafPlan], Rates]:
+    """Each leaf's planned requests and seconds (0 when an earlier run's samples are reused), budget applied."""
+    if options.max_minutes is not None and options.max_minutes <= 0:
+        raise SeedlabError(f"--max-minutes must be above 0, got {options.max_minutes}")
+    if options.max_facts is not None and options.max_facts < 1:
+        raise SeedlabError(f"--max-facts must be at least 1, got {options.max_facts}")
+    rates = measured_rates(settings.datasets_path, str(identity.get("model")))
+    sdg = settings.config.sdg
+    plans = []
+    for leaf in leaves:
+        reused = _reusable(settings.datasets_path, Path(), leaf, _leaf_key(leaf, identity, templates, plan)) is not None
+        if isinstance(leaf, KnowledgeLeaf):
+            units = sum(len(document_facts(d.path, d.text, approximate_tokens, sdg.chunk_tokens, sdg.chunk_overlap)[1])
+                        for d in leaf.documents)
+        else:
+            units = len(leaf.seeds)
+        plans.append(leaf_plan(leaf.path, "knowledge" if isinstance(leaf, KnowledgeLeaf) else leaf.kind, units,
+                               plan.scale, rates, reused))
+    apply_budget(plans, rates, options.max_minutes, options.max_facts)
+    return plans, rates
 
 
 # --- the run directory -------------------------------------------------------------------------------------------
@@ -214,7 +249,7 @@ class _Generation:
         if previous is not None:
             return _reuse(previous, folder)
         folder.mkdir(parents=True, exist_ok=True)
-        requests_before = self.teacher.requests
+        requests_before, started = self.teacher.requests, time.monotonic()
         if read_json_object(folder / "leaf.json").get("key") != key:  # a journal holds the units of one version of
             (folder / "journal.jsonl").unlink(missing_ok=True)  # a leaf: one edited between a crash and the resume
             write_text_atomic(folder / "leaf.json", json.dumps({"leaf": leaf.path, "key": key}))  # starts afresh
@@ -235,7 +270,12 @@ class _Generation:
         if samples:
             blocks["dedupe"] = dedupe_stats
         stats = {"kind": leaf.kind, "blocks": blocks, "samples": len(kept), "seed_and_document_samples": len(extra),
-                 "reused": False, "teacher_requests": self.teacher.requests - requests_before}
+                 "reused": False, "teacher_requests": self.teacher.requests - requests_before,
+                 "seconds": round(time.monotonic() - started, 2), "scale": self.plan.scale}
+        if isinstance(leaf, KnowledgeLeaf):
+            stats |= {"facts": len(job.facts), "facts_left_out": job.facts_left_out}
+        else:
+            stats["seeds"] = len(leaf.seeds)
         write_text_atomic(folder / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n"
                                                             for s in kept + extra))
         write_text_atomic(folder / "done.json", json.dumps({"key": key, "stats": stats}, indent=2))
@@ -300,7 +340,9 @@ def _run_knowledge(job: pipelines.LeafJob, journal: _Journal, settings: Settings
             job.title = document_title(document.text, "")
     job.title = job.title or leaf.domain
     named = {n for d in leaf.documents for n in names(d.text)}
-    job.facts = [dataclasses.replace(f, subject=fact_subject(f.section, named, job.title)) for f in job.facts]
+    kept = spread_facts(job.facts, plan.fact_caps.get(leaf.path))
+    job.facts_left_out = len(job.facts) - len(kept)
+    job.facts = [dataclasses.replace(f, subject=fact_subject(f.section, named, job.title)) for f in kept]
     job.anchors = content_words(job.title) | named
     if not job.facts:
         raise SeedlabError(f"{leaf.path}: its documents hold no sentences to learn from; check document.patterns")
@@ -444,9 +486,10 @@ def _template_id(templates: TemplateSet) -> dict[str, Any]:
 
 def _leaf_key(leaf: Leaf, identity: dict[str, Any], templates: TemplateSet, plan: _Plan) -> str:
     documents = (leaf.document_repo, leaf.document_commit) if isinstance(leaf, KnowledgeLeaf) else None
+    cap = {"fact_cap": plan.fact_caps[leaf.path]} if leaf.path in plan.fact_caps else {}
     return _digest({"blob": leaf.blob_id, "teacher": identity, "templates": _template_id(templates),
-                    "options": {k: v for k, v in plan.key_data().items() if k != "replay_fraction"},
-                    "documents": documents, "version": SDG_VERSION})
+                    "options": {k: v for k, v in plan.key_data().items() if k not in ("replay_fraction", "fact_caps")},
+                    "documents": documents, "version": SDG_VERSION, **cap})
 
 
 def _reusable(root: Path, current: Path, leaf: Leaf, key: str) -> Path | None:
