@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from seedlab.config import PhaseConfig, load_settings
 from seedlab.errors import SeedlabError
 from seedlab.train import TrainOptions, train
 from seedlab.train._data import IGNORE, DataReport, encode, length_batches, load_samples, padding_share, tokenize
+from seedlab.train._run import measured_tokens_per_s
 
 TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
             "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
@@ -107,8 +109,17 @@ def test_loss_falls_on_a_memorisable_set(tmp_path: Path) -> None:
     settings = load_settings()
     fast_phases(settings, epochs=30, lr=1e-2)
     data = write_samples(tmp_path / "k.jsonl", unmask=False)
-    result = train(settings, TrainOptions(knowledge_data=data, skills_data=data), lambda _: None, tiny_loader)
+    said: list[str] = []
+    result = train(settings, TrainOptions(knowledge_data=data, skills_data=data), said.append, tiny_loader)
     knowledge = result.phases["knowledge"]
+    plan = next(line for line in said if line.startswith("phase knowledge: planned"))
+    steps, tokens = re.match(r"phase knowledge: planned (\d+) steps, ([\d,]+) tokens, ~[\d.]+ min at \d+ tokens/s "
+                             r"\(a default measured on a 2-core CPU\)$", plan).groups()  # type: ignore[union-attr]
+    assert int(steps) == knowledge["steps"]  # the plan counts the steps and tokens the phase takes
+    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert int(tokens.replace(",", "")) == sum(r["tokens"] for r in rows if r["phase"] == "knowledge")
+    speed, source = measured_tokens_per_s(result.run_dir.parent / "a-later-run")
+    assert source == f"measured in run {result.run_dir.name}" and speed > 0
     assert knowledge["last_loss"] < 0.5 * knowledge["first_loss"]
     assert (result.adapter / "adapter_config.json").is_file() and (result.run_dir / "loss.png").is_file()
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -6,6 +6,9 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
+import statistics
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +131,11 @@ class _Training:
         plan = PhasePlan(phase.name, phase.epochs, phase.lr, phase.warmup, self.max_steps or phase.max_steps,
                          config.grad_accum, config.save_every, config.seed, config.precision,
                          keep=0 if self.options.checkpoints else 2, checkpoints=self.options.checkpoints)
+        steps, tokens = planned_work(examples, batches, plan, self.ranks.world)
+        rate, source = measured_tokens_per_s(self.run_dir)
+        self.echo(f"phase {phase.name}: planned {steps} steps, {tokens:,} tokens, ~{tokens / rate / 60:.1f} min at "
+                  f"{rate:.0f} tokens/s ({source})")
+        started = time.monotonic()
         if self.ranks.main:
             folder.mkdir(parents=True, exist_ok=True)
             _write_meta(folder, phase, plan, path, len(examples), share_padding, config, results)
@@ -141,7 +149,7 @@ class _Training:
             result["padding"] = round(share_padding, 4)
             write_text_atomic(folder / "done.json", json.dumps(result, indent=2))
         self.echo(f"phase {phase.name}: {result['steps']} steps, loss {result['first_loss']:.3f} -> "
-                  f"{result['last_loss']:.3f}")
+                  f"{result['last_loss']:.3f}, {(time.monotonic() - started) / 60:.1f} min")
         return result
 
     def _examples(self, phase: PhaseConfig) -> tuple[Path, list[Example], DataReport]:
@@ -170,6 +178,35 @@ class _Training:
             _plot(self.run_dir / "metrics.jsonl", self.run_dir / "loss.png")
             finish_run(self.run_dir, self.info, phases=results)
         return TrainResult(self.run_dir, adapter, results, self.ranks.main)
+
+
+DEFAULT_TOKENS_PER_S = 150.0  # a LoRA step on the default model, 2-core CPU: ~130 fp32, ~180 bf16 (bench/)
+
+
+def planned_work(examples: list[Example], batches: list[list[int]], plan: PhasePlan, world: int) -> tuple[int, int]:
+    """The steps a phase will take (as run_phase counts them) and the real tokens it will read."""
+    epoch_steps = math.ceil(len(batches) / (plan.grad_accum * world))
+    steps = min(plan.max_steps or 10**9, epoch_steps * plan.epochs)
+    per_epoch = sum(len(e.input_ids) for e in examples)
+    return steps, round(per_epoch * plan.epochs * steps / max(1, epoch_steps * plan.epochs))
+
+
+def measured_tokens_per_s(run_dir: Path) -> tuple[float, str]:
+    """The median training speed of the newest earlier run beside this one (its metrics.jsonl), else a default."""
+    for other in sorted(run_dir.parent.glob("*/metrics.jsonl"), reverse=True):
+        if other.parent == run_dir:
+            continue
+        speeds = []
+        for line in other.read_text(encoding="utf-8").splitlines()[-200:]:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and isinstance(row.get("tokens_per_s"), int | float) and row["tokens_per_s"] > 0:
+                speeds.append(float(row["tokens_per_s"]))
+        if speeds:
+            return statistics.median(speeds), f"measured in run {other.parent.name}"
+    return DEFAULT_TOKENS_PER_S, "a default measured on a 2-core CPU"
 
 
 def _save_model(core: Any, folder: Path, weights: dict[str, Any] | None) -> None:
