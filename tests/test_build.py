@@ -27,6 +27,7 @@ from seedlab.build import (
     write_manifest,
 )
 from seedlab.cli import cli
+from seedlab.errors import SeedlabError
 from seedlab.eval import Question
 
 
@@ -384,8 +385,10 @@ def test_two_releases_replay_reuse_choose_and_verify(seedlab_home: Path) -> None
     buffer = [json.loads(line) for line in (second.release / "data" / "buffer.jsonl").read_text().splitlines()]
     releases = {s["metadata"]["origin"]["release"] for s in buffer}
     assert releases == {first.build_dir.name, second.build_dir.name}
-    # every phase started from the previous release or the chosen checkpoint of the phase before
+    # the knowledge phase started from the base (build.start), the skills phase from its chosen checkpoint
     knowledge, skills = state["phase-knowledge"], state["phase-skills"]
+    assert knowledge["start"] is None and skills["start"] == knowledge["chosen"]
+    assert counts["knowledge_replayed"] == state1["data"]["counts"]["knowledge_new"]  # replay_share 1: all of it
     assert len(knowledge["candidates"]) == 2 and knowledge["chosen_index"] == 1  # a tie: the later one
     assert len(models.exports) == 1  # the release merged one adapter, the chosen one
     assert verify_release(second.release) == []
@@ -429,3 +432,14 @@ def test_self_replay_adds_a_share_of_the_base_answers() -> None:
     assert mixed[:10] == phase and len(mixed) == 13
     assert len(self_replay(phase, anchors, 1.0, 0, "knowledge")) == 14  # at most every anchor once
     assert self_replay([], anchors, 0.3, 0, "skills") == []  # a skipped phase stays empty
+
+
+def test_an_unknown_build_start_is_one_clear_error(seedlab_home: Path) -> None:
+    from seedlab.build import BuildOptions, build
+    from seedlab.config import load_settings
+
+    settings = load_settings()
+    settings.config.build.start = "sideways"
+    with pytest.raises(SeedlabError, match="build.start is 'sideways'; set it to base or previous"):
+        build(settings, BuildOptions(), lambda _: None)
+    assert not settings.builds_path.exists() or not any(settings.builds_path.iterdir())  # nothing written

@@ -105,6 +105,8 @@ class _Build:
 
     def __init__(self, settings: Settings, options: BuildOptions, echo: Callable[[str], None]) -> None:
         self.settings, self.config, self.echo = settings, settings.config.build, echo
+        if self.config.start not in ("base", "previous"):
+            raise SeedlabError(f"build.start is {self.config.start!r}; set it to base or previous")
         self.dir, self.info, self.options = open_run(settings.builds_path, options.resume, options, "build")
         self.state: dict[str, Any] = read_json_object(self.dir / "state.json")
         self.tree, self.commit = _taxonomy_tree(settings)
@@ -255,7 +257,8 @@ class _Build:
             self.echo(f"  candidate {checkpoint.name}: " + _score_line(scores))
         best = choose(rows, phase.data)
         self.echo(f"phase {phase.name}: chose {Path(rows[best]['checkpoint']).name} of {len(rows)} candidates")
-        return {"run": str(trained.run_dir), "result": trained.phases[phase.name], "candidates": rows,
+        return {"run": str(trained.run_dir), "start": str(start) if start else None,
+                "result": trained.phases[phase.name], "candidates": rows,
                 "chosen": str(self.dir / rows[best]["checkpoint"]), "chosen_index": best, "rule": RULE}
 
     def regression(self, models: BuildModels) -> dict[str, Any]:
@@ -285,7 +288,9 @@ class _Build:
             chosen = self.state.get(f"phase-{phase.name}", {}).get("chosen")
             if chosen:
                 return Path(chosen)
-        return self.previous / "release" / "adapter" if self.previous is not None else None
+        if self.previous is None or self.config.start == "base":
+            return None
+        return self.previous / "release" / "adapter"
 
     def final_adapter(self) -> Path:
         final = self.start_adapter()

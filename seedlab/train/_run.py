@@ -22,7 +22,7 @@ from seedlab.fsutil import read_json_object, write_text_atomic
 from seedlab.runs import finish_run, open_run
 from seedlab.train._data import DataReport, Example, length_batches, load_samples, padding_share, replay_mix, tokenize
 from seedlab.train._dist import STRATEGIES, Ranks, gathered, share, start, stop, wrap
-from seedlab.train._loop import PhasePlan, latest_checkpoint, load_weights, metrics_log, run_phase
+from seedlab.train._loop import PhasePlan, latest_checkpoint, load_weights, metrics_log, run_phase, use_bf16
 from seedlab.train._model import ModelLoader, model_loader, prepare_model
 
 
@@ -132,7 +132,7 @@ class _Training:
                          config.grad_accum, config.save_every, config.seed, config.precision,
                          keep=0 if self.options.checkpoints else 2, checkpoints=self.options.checkpoints)
         steps, tokens = planned_work(examples, batches, plan, self.ranks.world)
-        rate, source = measured_tokens_per_s(self.run_dir)
+        rate, source = measured_tokens_per_s(self.run_dir, use_bf16(self.ranks.device.split(":")[0], config.precision))
         self.echo(f"phase {phase.name}: planned {steps} steps, {tokens:,} tokens, ~{tokens / rate / 60:.1f} min at "
                   f"{rate:.0f} tokens/s ({source})")
         started = time.monotonic()
@@ -180,7 +180,9 @@ class _Training:
         return TrainResult(self.run_dir, adapter, results, self.ranks.main)
 
 
-DEFAULT_TOKENS_PER_S = 150.0  # a LoRA step on the default model, 2-core CPU: ~130 fp32, ~180 bf16 (bench/)
+# A LoRA step on the default model on a 2-core CPU (median over the example build's steps, 2026-12-04): ~240 tokens/s
+# under bf16 autocast on a CPU with native bf16, ~130 in fp32.
+DEFAULT_TOKENS_PER_S = {True: 240.0, False: 130.0}
 
 
 def planned_work(examples: list[Example], batches: list[list[int]], plan: PhasePlan, world: int) -> tuple[int, int]:
@@ -191,7 +193,7 @@ def planned_work(examples: list[Example], batches: list[list[int]], plan: PhaseP
     return steps, round(per_epoch * plan.epochs * steps / max(1, epoch_steps * plan.epochs))
 
 
-def measured_tokens_per_s(run_dir: Path) -> tuple[float, str]:
+def measured_tokens_per_s(run_dir: Path, bf16: bool = False) -> tuple[float, str]:
     """The median training speed of the newest earlier run beside this one (its metrics.jsonl), else a default."""
     for other in sorted(run_dir.parent.glob("*/metrics.jsonl"), reverse=True):
         if other.parent == run_dir:
@@ -206,7 +208,7 @@ def measured_tokens_per_s(run_dir: Path) -> tuple[float, str]:
                 speeds.append(float(row["tokens_per_s"]))
         if speeds:
             return statistics.median(speeds), f"measured in run {other.parent.name}"
-    return DEFAULT_TOKENS_PER_S, "a default measured on a 2-core CPU"
+    return DEFAULT_TOKENS_PER_S[bf16], f"a default measured on a 2-core CPU, {'bf16' if bf16 else 'fp32'}"
 
 
 def _save_model(core: Any, folder: Path, weights: dict[str, Any] | None) -> None:
