@@ -199,11 +199,11 @@ class BuildConfig:
     # laptop near ten minutes (README, maintainer builds); knowledge leaves add their teacher-free recall questions.
     scale: int | None = 1
     # Share of each earlier release's leaf samples replayed into a new build's phases, and where a build with
-    # --previous starts training: "base" (the base model; with share 1 a rebuild of the whole tree without teacher
-    # calls for unchanged leaves) or "previous" (that release's adapter). Continuing from the previous adapter with
-    # half replayed dropped the first example leaf's held-out score 60 -> 40 (README, maintainer builds).
-    replay_share: float = 1.0
-    start: str = "base"
+    # --previous starts training: "previous" (that release's adapter) or "base" (the base model; with share 1 a
+    # rebuild of the whole tree without teacher calls for unchanged leaves). Neither kept the first example leaf's
+    # held-out score in the second release; "base" with share 1 took 23 min instead of 18 (README, maintainer builds).
+    replay_share: float = 0.5
+    start: str = "previous"
     replay_cap: int = 2000  # replayed samples per kind at most; every leaf's share shrinks evenly to fit
     knowledge_in_skills: float = 0.2  # knowledge samples in the skills phase, as a share of the knowledge phase
     # The base model's own answers to general instructions (the shipped 192 of examples/judge/instructions.jsonl,

@@ -342,7 +342,8 @@ class Stop(RuntimeError):
     """The build killed mid-training."""
 
 
-def test_two_releases_replay_reuse_choose_and_verify(seedlab_home: Path) -> None:
+@pytest.mark.parametrize("start", ["previous", "base"])
+def test_two_releases_replay_reuse_choose_and_verify(seedlab_home: Path, start: str) -> None:
     from seedlab.build import BuildOptions, build
     from seedlab.config import load_settings
     from seedlab.workspace import add_example_release, init_workspace
@@ -356,6 +357,7 @@ def test_two_releases_replay_reuse_choose_and_verify(seedlab_home: Path) -> None
 
     add_example_release(settings)
     settings = tiny_build_settings()
+    settings.config.build.start = start
     models = FakeModels(settings, known_answers(settings))
     lines: list[str] = []
 
@@ -385,10 +387,10 @@ def test_two_releases_replay_reuse_choose_and_verify(seedlab_home: Path) -> None
     buffer = [json.loads(line) for line in (second.release / "data" / "buffer.jsonl").read_text().splitlines()]
     releases = {s["metadata"]["origin"]["release"] for s in buffer}
     assert releases == {first.build_dir.name, second.build_dir.name}
-    # the knowledge phase started from the base (build.start), the skills phase from its chosen checkpoint
+    # the knowledge phase started from the previous release (build.start), the skills phase from its chosen checkpoint
     knowledge, skills = state["phase-knowledge"], state["phase-skills"]
-    assert knowledge["start"] is None and skills["start"] == knowledge["chosen"]
-    assert counts["knowledge_replayed"] == state1["data"]["counts"]["knowledge_new"]  # replay_share 1: all of it
+    assert knowledge["start"] == (str(first.release / "adapter") if start == "previous" else None)
+    assert skills["start"] == knowledge["chosen"]
     assert len(knowledge["candidates"]) == 2 and knowledge["chosen_index"] == 1  # a tie: the later one
     assert len(models.exports) == 1  # the release merged one adapter, the chosen one
     assert verify_release(second.release) == []
