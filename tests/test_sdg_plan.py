@@ -99,3 +99,20 @@ def test_cli_prints_the_plan_before_generating(settings: Settings, monkeypatch: 
     assert re.search(r"^  total: \d+ requests, ~[\d.]+ min$", result.output, flags=re.MULTILINE)
     run = sorted(settings.datasets_path.iterdir())[-1]
     assert json.loads((run / "stats.json").read_text())["leaves"][KNOWLEDGE]["facts"] == 4
+
+
+def test_the_run_bar_counts_down_the_planned_minutes() -> None:
+    from seedlab.cli._progress import leaf_bars
+
+    plans = [LeafPlan("a", "knowledge", 10, 20, 60.0), LeafPlan("b", "freeform_skill", 5, 30, 120.0),
+             LeafPlan("c", "knowledge", 8, 0, 0.0, reused=True)]
+    with leaf_bars(disable=True) as bars:
+        bars.set_plan(plans)
+        task = bars.bars.tasks[bars.plan_task]
+        assert (task.description, task.total) == ("plan: ~3.0 min left", 180)
+        bars("a", 1, 2)  # half of a's planned minute done
+        assert bars.remaining_seconds() == pytest.approx(150.0)
+        assert (task.description, task.completed) == ("plan: ~2.5 min left", 30)
+        bars("a", 2, 2)
+        bars("b", 3, 4)
+        assert bars.remaining_seconds() == pytest.approx(30.0) and task.completed == 150

@@ -48,7 +48,12 @@ def generate(taxonomy_base: str | None, scale: int | None, pipeline: str | None,
                               teacher=teacher, endpoint_urls=endpoint_urls, max_minutes=max_minutes,
                               max_facts=max_facts)
     with leaf_bars(disable=quiet) as progress:
-        result = generate(load_settings(), options, progress=progress, on_plan=None if quiet else print_plan)
+
+        def on_plan(plans: list[LeafPlan], rates: Rates) -> None:
+            print_plan(plans, rates)
+            progress.set_plan(plans)  # the run's bar counts down the plan's minutes
+
+        result = generate(load_settings(), options, progress=progress, on_plan=None if quiet else on_plan)
     if not quiet:
         Console().print(render_table(result.stats))
     for leaf, reason in result.empty_leaves:
