@@ -281,3 +281,22 @@ def test_facts_keep_their_file_and_section_and_questions_name_its_subject(seedla
     dunmere = [s for s in samples if s["metadata"].get("fact", "").startswith("Its market")]
     assert dunmere and all(s["metadata"]["section"][-1] == "Dunmere" for s in dunmere)
     assert any("Dunmere" in s["messages"][0]["content"] for s in dunmere if s["metadata"]["source"] == "recall")
+
+
+def test_damaged_pdfs_give_a_clear_error_never_a_traceback() -> None:
+    import random
+
+    good, rng, outcomes = pdf_bytes(), random.Random(7), {"converted": 0, "clear error": 0}
+    for _ in range(150):  # byte mutations and truncations of a valid PDF of ours
+        damaged = bytearray(good)
+        for _ in range(rng.randint(1, 20)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            damaged = damaged[: rng.randrange(len(damaged))]
+        try:
+            convert_document("x.pdf", bytes(damaged))
+            outcomes["converted"] += 1
+        except TaxonomyError as exc:
+            assert str(exc).startswith("x.pdf: ") and "\n" not in str(exc)
+            outcomes["clear error"] += 1
+    assert outcomes["clear error"] > 100  # (no other exception type escaped, or the test would have failed)
