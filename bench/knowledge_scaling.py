@@ -134,7 +134,7 @@ def run_one(name: str, home_root: Path, fmt: str, evaluate: bool, plan_only: boo
 
         leaf = settings.taxonomy_path / "knowledge" / "bench" / name.replace("-", "_")
         report = run_evaluate(settings, EvaluateOptions(candidate=str(trained.adapter), taxonomy_base=base,
-                                                        benchmarks=("knowledge",),
+                                                        benchmarks=("knowledge-branch",),
                                                         questions=leaf / "heldout.jsonl"), print)
         row["heldout"] = report.uplift
     seconds = row["generate_s"] + row["train_s"]

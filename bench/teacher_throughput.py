@@ -1,13 +1,16 @@
 """Generation speed of seedlab's llama.cpp backend against raw llama-cpp-python calls, in one run.
 
-Prints generated tokens/s of each, their ratio (target: seedlab >= 0.95 x raw), and the speed-up of
-parallel decoding (2 model slots of 1 thread each, against 1 slot of 2 threads) over one stream.
-Run: .venv/bin/python bench/teacher_throughput.py [--prompts N] [--max-tokens N] [--rounds N]
+Prints generated tokens/s of each, their ratio (target: seedlab >= 0.95 x raw), then batched decoding (several
+sequences stepped together in one context, `llama_cpp.sequences`) at each batch size against one stream under
+greedy decoding, with whether every output equals the one-stream output (target: >= 2.5 x on 2 cores), and
+parallel model slots (`llama_cpp.slots`, what `model serve` streams with) for comparison.
+Run: .venv/bin/python bench/teacher_throughput.py [--prompts N] [--max-tokens N] [--rounds N] [--sequences 2 4 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -43,13 +46,19 @@ def raw_llama(path: Path, reqs: list[Request], threads: int, n_ctx: int, n_batch
 
 
 def seedlab_backend(path: Path, reqs: list[Request], threads: int, n_ctx: int, n_batch: int,
-                    slots: int = 1) -> tuple[int, float]:
-    backend = LlamaCppBackend(path, n_ctx=n_ctx, n_batch=n_batch, threads=threads, slots=slots)
+                    slots: int = 1, sequences: int = 1) -> tuple[int, float]:
+    tokens, seconds, _ = timed_texts(path, reqs, threads, n_ctx, n_batch, slots, sequences)
+    return tokens, seconds
+
+
+def timed_texts(path: Path, reqs: list[Request], threads: int, n_ctx: int, n_batch: int, slots: int = 1,
+                sequences: int = 1) -> tuple[int, float, list[list[str]]]:
+    backend = LlamaCppBackend(path, n_ctx=n_ctx, n_batch=n_batch, threads=threads, slots=slots, sequences=sequences)
     start = time.perf_counter()
     results = backend.complete(reqs)
     seconds = time.perf_counter() - start
     backend.close()
-    return sum(r.completion_tokens for r in results), seconds
+    return sum(r.completion_tokens for r in results), seconds, [r.texts for r in results]
 
 
 def main() -> None:
@@ -57,6 +66,8 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; the median is reported")
+    parser.add_argument("--sequences", type=int, nargs="+", default=[2, 4, 8, 16], help="batch sizes to measure")
+    parser.add_argument("--skip-raw", action="store_true", help="only the batched and slot comparisons")
     args = parser.parse_args()
     settings = load_settings()
     path = resolve_model(settings.config.model.default, settings.models_path).path
@@ -64,6 +75,9 @@ def main() -> None:
     cores = llama.threads or available_cores()
     reqs = requests(args.prompts, args.max_tokens)
 
+    batched(path, args, cores, llama.n_ctx, llama.n_batch)
+    if args.skip_raw:
+        return
     raw_rates, ours_rates = [], []
     for round_ in range(args.rounds):  # alternate who goes first so drift in machine load hits both alike
         runs = [("raw", raw_llama), ("ours", seedlab_backend)]
@@ -91,6 +105,32 @@ def main() -> None:
         print(f"{'one stream (1 slot x ' + str(cores) + ' threads)':34} {one:9.1f}")
         print(f"{'parallel (' + str(cores) + ' slots x 1 thread)':34} {par:9.1f}")
         print(f"parallel decoding speed-up: {par / one:.2f}x")
+
+
+def batched(path: Path, args: argparse.Namespace, cores: int, n_ctx: int, n_batch: int) -> None:
+    """One stream against each batch size, greedy, rounds alternating; outputs compared with one stream's."""
+    greedy = [dataclasses.replace(r, temperature=0.0) for r in requests(args.prompts, args.max_tokens)]
+    sizes = [1, *args.sequences]
+    rates: dict[int, list[float]] = {n: [] for n in sizes}
+    same: dict[int, int] = dict.fromkeys(sizes, 0)
+    reference: list[list[str]] = []
+    for round_ in range(args.rounds):
+        for n in sizes if round_ % 2 == 0 else sizes[::-1]:
+            tokens, seconds, texts = timed_texts(path, greedy, cores, n_ctx, n_batch, sequences=n)
+            rates[n].append(tokens / seconds)
+            if n == 1 and not reference:
+                reference = texts
+            if reference:
+                same[n] += sum(a == b for a, b in zip(texts, reference, strict=True))
+    one = statistics.median(rates[1])
+    print(f"batched decoding, greedy, {args.prompts} prompts x {args.max_tokens} max tokens, {cores} threads, "
+          f"median of {args.rounds} rounds")
+    print(f"{'sequences':>9} {'tokens/s':>9} {'x one stream':>13} {'outputs = one stream':>21}")
+    for n in sizes:
+        rate = statistics.median(rates[n])
+        print(f"{n:9} {rate:9.1f} {rate / one:12.2f}x {same[n]:>12}/{args.prompts * args.rounds}")
+    best = max(sizes, key=lambda n: statistics.median(rates[n]))
+    print(f"best: {best} sequences, {statistics.median(rates[best]) / one:.2f}x one stream (target >= 2.5)")
 
 
 if __name__ == "__main__":

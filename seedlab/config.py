@@ -56,7 +56,8 @@ class LlamaCppConfig:
     n_ctx: int = 4096  # context window in tokens
     n_batch: int = 512  # prompt tokens processed per step
     threads: int = 0  # 0: every core this process may use
-    slots: int = 1  # model copies decoding in parallel; the cores are shared among them
+    slots: int = 1  # model copies streaming in parallel (`model serve`); the cores are shared among them
+    sequences: int = 8  # samples decoded together in one batch by every batch call (SDG, judge, TAO, evaluate)
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from helpers import serve_process, wait_until_up
 
-from seedlab.backends import DEFAULT_MODEL, Request, resolve_model
+from seedlab.backends import DEFAULT_MODEL, ModelError, Request, resolve_model
 from seedlab.backends._convert import hf_copy
 from seedlab.backends._llamacpp import LlamaCppBackend
 from seedlab.backends._openai import OpenAIBackend
@@ -60,6 +60,32 @@ def test_parallel_slots_answer_every_request(model_path: Path) -> None:
     results = slots.complete(requests)
     slots.close()
     assert len(results) == 4 and all(r.completion_tokens > 0 for r in results)
+
+
+def test_batched_decoding_gives_the_one_stream_outputs(model_path: Path) -> None:
+    """Sequences stepped together in one context (continuous batching, more requests than sequences) write what
+    one stream writes: greedy chat, a raw prompt with a stop string, JSON under a schema, seeded samples."""
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    requests = [Request(messages=[{"role": "user", "content": f"Write one sentence about {topic}."}], max_tokens=20,
+                        temperature=0.0) for topic in ("bees", "the moon", "bread", "maps", "salt")]
+    requests += [Request(prompt="Q: What is the capital of France?\nA:", max_tokens=16, temperature=0.0, stop=["\n"]),
+                 Request(messages=[{"role": "user", "content": "Give a name as JSON."}], max_tokens=30,
+                         temperature=0.0, json_schema=schema),
+                 Request(messages=[{"role": "user", "content": "Say hello."}], n=2, max_tokens=12, temperature=0.8,
+                         seed=5)]
+    one, batched = (LlamaCppBackend(model_path, n_ctx=1024, sequences=n) for n in (1, 3))
+    try:
+        alone, together = one.complete(requests), batched.complete(requests)
+        with pytest.raises(ModelError, match="does not fit the context of 1024"):
+            batched.complete([Request(prompt="word " * 1100)])
+    finally:
+        one.close()
+        batched.close()
+    assert [r.texts for r in together] == [r.texts for r in alone]
+    assert [r.finish_reasons for r in together] == [r.finish_reasons for r in alone]
+    assert [r.completion_tokens for r in together] == [r.completion_tokens for r in alone]
+    assert together[5].finish_reasons == ["stop"] and "\n" not in together[5].texts[0]
+    assert json.loads(together[6].texts[0])["name"]
 
 
 def test_cut_short_model_file_is_one_clear_line(model_path: Path, tmp_path: Path) -> None:

@@ -21,7 +21,8 @@ def data() -> None:
 @click.option("--taxonomy-base", help="Git ref to diff against, or 'empty' for every leaf (default: config).")
 @click.option("--scale", type=click.IntRange(1), help="New samples aimed for per seed example (default: config).")
 @click.option("--pipeline", type=click.Choice(["full", "simple"]), help="full judges every sample; simple does not.")
-@click.option("--workers", type=click.IntRange(1), help="Requests in flight (an endpoint; default: its concurrency).")
+@click.option("--workers", type=click.IntRange(1),
+              help="Units of work in flight (default: the endpoint's concurrency; 1 in-process).")
 @click.option("--teacher", help="Teacher model reference (default: sdg.teacher), or the endpoint's model name.")
 @click.option("--endpoint-url", "endpoint_urls", multiple=True,
               help="An OpenAI-compatible server to use as the teacher; repeat it to spread requests over several.")

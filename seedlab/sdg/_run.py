@@ -163,6 +163,8 @@ def generate(settings: Settings, options: GenerateOptions, teacher: Backend | No
             judge = as_judge(judge)
             kind = {} if judge.kind == "generative" else {"kind": judge.kind}  # earlier runs keep their keys
             plan = dataclasses.replace(plan, judge={"model": judge.model_id, **kind})
+        # In-process, one unit at a time: its requests' samples still decode together (llama_cpp.sequences), and
+        # units in parallel measured no faster on 2 cores while the order they reuse cached prompts in would vary.
         workers = options.workers or (settings.config.endpoint.concurrency if endpoint else 1)
         plans, rates = _estimate(settings, leaves, identity, templates, plan, options)
         plan = dataclasses.replace(plan, fact_caps={p.path: p.fact_cap for p in plans if p.fact_cap is not None})
