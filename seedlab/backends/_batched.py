@@ -84,6 +84,8 @@ class BatchDecoder:
         self._adapter = None
         if adapter is not None:
             self._adapter = llama_cpp.llama_adapter_lora_init(self._model, str(adapter).encode("utf-8"))
+            if not self._adapter:
+                raise ModelError(f"llama.cpp cannot load the LoRA adapter {adapter}")
             adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapter)
             llama_cpp.llama_set_adapters_lora(self._ctx, adapters, 1, (ctypes.c_float * 1)(1.0))
         self._batch = llama_cpp.llama_batch_init(max(n_batch, sequences), 0, 1)
