@@ -88,6 +88,45 @@ def test_batched_decoding_gives_the_one_stream_outputs(model_path: Path) -> None
     assert json.loads(together[6].texts[0])["name"]
 
 
+def test_a_failed_prompt_leaves_the_running_sequences_intact(model_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request whose prompt llama.cpp fails to decode gets a ModelError; a sequence running beside it (another
+    caller's) still finishes with the one-stream output."""
+    import threading
+
+    import llama_cpp
+
+    running = Request(messages=[{"role": "user", "content": "Write two sentences about rivers."}], max_tokens=40,
+                      temperature=0.0)
+    failing = Request(messages=[{"role": "user", "content": "Name three kinds of cheese, please."}], max_tokens=8,
+                      temperature=0.0)
+    one = LlamaCppBackend(model_path, n_ctx=1024)
+    expected = one.complete([running])[0].texts
+    one.close()
+    decode, stepped = llama_cpp.llama_decode, threading.Event()
+
+    def faulty(ctx: object, batch: llama_cpp.llama_batch) -> int:
+        if batch.n_tokens > 1 and batch.seq_id[0][0] == 1:  # the second sequence's prompt
+            return -1
+        if batch.n_tokens == 1:
+            stepped.set()  # the first request is generating
+        return int(decode(ctx, batch))
+
+    monkeypatch.setattr(llama_cpp, "llama_decode", faulty)
+    batched = LlamaCppBackend(model_path, n_ctx=1024, sequences=2)
+    results: list[list[str]] = []
+    worker = threading.Thread(target=lambda: results.append(batched.complete([running])[0].texts))
+    worker.start()
+    try:
+        assert stepped.wait(60)
+        with pytest.raises(ModelError, match="could not decode"):
+            batched.complete([failing])
+    finally:
+        worker.join()
+        batched.close()
+    assert results == [expected]
+
+
 def test_cut_short_model_file_is_one_clear_line(model_path: Path, tmp_path: Path) -> None:
     cut = tmp_path / "cut.gguf"
     cut.write_bytes(model_path.read_bytes()[: 20 << 20])

@@ -3,9 +3,10 @@ and one batch per decode step, filled continuously: a finished sequence's place 
 whichever caller sent it, so concurrent callers share every step. A prompt is read once for all samples of a
 request, and the longest prefix some cache already holds is reused (few-shot prompts share long prefixes).
 
-Decoding a small model is bound by memory traffic, not arithmetic: every step reads all the weights, so a step
-for eight sequences costs little more than a step for one. llama-cpp-python's high-level `Llama` decodes one
-sequence at a time, so this drives its low-level API (llama.cpp's own `batched` example and server do the same).
+Every step reads all the weights, so sequences stepped together share that traffic; on a 2-core CPU the default
+Q4_1 model's dot products still bound a step (8 tokens cost about 5x one: README, batched decoding). llama-cpp-
+python's high-level `Llama` decodes one sequence at a time, so this drives its low-level API (llama.cpp's own
+`batched` example and server do the same).
 """
 
 from __future__ import annotations
@@ -143,8 +144,7 @@ class BatchDecoder:
                 try:
                     started = self._start(seqs, group)
                 except ModelError as exc:
-                    self._fail(group, exc)
-                    self._free += seqs
+                    self._fail(group, exc, seqs)
                     started = {}
                 for seq, state in started.items():
                     if self._finished(state):
@@ -155,14 +155,13 @@ class BatchDecoder:
                 try:
                     self._free += self._step(self._running)
                 except ModelError as exc:
-                    self._free += self._fail([(st.job, st.future) for st in self._running.values()], exc,
-                                             self._running)
+                    self._fail([(st.job, st.future) for st in self._running.values()], exc, list(self._running))
         except BaseException as exc:  # a fault while decoding: every caller gets it instead of waiting forever
             with self._changed:
                 waiting = list(self._waiting)
                 self._waiting.clear()
-            self._free += self._fail(waiting + [(st.job, st.future) for st in self._running.values()],
-                                     exc, self._running)
+            busy = [seq for seq in range(self.sequences) if seq not in self._free]
+            self._fail(waiting + [(st.job, st.future) for st in self._running.values()], exc, busy)
             raise
         with self._changed:
             self._changed.notify_all()
@@ -174,20 +173,20 @@ class BatchDecoder:
             group.append(self._waiting.popleft())
         return group
 
-    def _fail(self, jobs: list[tuple[Job, Future[Output]]], exc: BaseException,
-              running: dict[int, _Running] | None = None) -> list[int]:
-        """Every job's caller gets `exc`; the running sequences are freed and returned, every cache emptied."""
-        self._lib.llama_memory_clear(self._lib.llama_get_memory(self._ctx), True)
-        self._cached.clear()
+    def _fail(self, jobs: list[tuple[Job, Future[Output]]], exc: BaseException, seqs: list[int]) -> None:
+        """Every job's caller gets `exc`; `seqs` (theirs) are emptied and free again. Other sequences' caches stay:
+        they may still be running."""
+        memory = self._lib.llama_get_memory(self._ctx)
+        for seq in seqs:
+            self._lib.llama_memory_seq_rm(memory, seq, -1, -1)
+            self._cached.pop(seq, None)
+            state = self._running.pop(seq, None)
+            if state is not None:
+                self._lib.llama_sampler_free(state.sampler)
+        self._free += seqs
         for _, future in jobs:
             if not future.done():
                 future.set_exception(exc)
-        freed = list(running or {})
-        for state in (running or {}).values():
-            self._lib.llama_sampler_free(state.sampler)
-        if running is not None:
-            running.clear()
-        return freed
 
     # --- prompts in, one step for all ----------------------------------------------------------------------------
 

@@ -50,10 +50,6 @@ class LeafBars:
         return f"plan: ~{self.remaining_seconds() / 60:.1f} min left"
 
 
-def _leaf_updater(bars: Any) -> LeafBars:
-    return LeafBars(bars)
-
-
 def _step_updater(bars: Any) -> Callable[[dict[str, Any]], None]:
     tasks: dict[str, Any] = {}
 
@@ -69,7 +65,7 @@ def _step_updater(bars: Any) -> Callable[[dict[str, Any]], None]:
 def leaf_bars(disable: bool = False) -> Iterator[LeafBars]:
     """`progress(leaf, done, total)` for `seedlab.sdg.generate`."""
     with _bars(disable=disable) as bars:
-        yield _leaf_updater(bars)
+        yield LeafBars(bars)
 
 
 @contextlib.contextmanager
@@ -87,4 +83,4 @@ def build_bars(disable: bool = False) -> Iterator[tuple[LeafBars, Callable[[dict
     from rich.progress import TextColumn
 
     with _bars(TextColumn("{task.fields[loss]}"), disable=disable) as bars:
-        yield _leaf_updater(bars), _step_updater(bars)
+        yield LeafBars(bars), _step_updater(bars)
