@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import random
+import re
 from pathlib import Path
 from typing import Any
 
 import git
 import yaml
+
+from seedlab.backends import Request
 
 ACTOR = git.Actor("tester", "tester@localhost")
 
@@ -107,3 +113,46 @@ def wait_until_up(server: Any, url: str, seconds: float = 60) -> None:
             pass
         assert server.poll() is None and time.monotonic() < deadline, "server did not start"
         time.sleep(0.1)
+
+
+_VOCAB = ["apple", "bridge", "candle", "desk", "engine", "forest", "garden", "harbor", "island", "jacket", "kettle",
+          "ladder", "meadow", "needle", "orchard", "pillow", "quarry", "river", "saddle", "timber", "umbrella",
+          "valley", "wagon", "yarn", "zipper", "anchor", "basket", "cabin", "dragon", "ember", "falcon", "glacier",
+          "hammer", "igloo", "jungle", "kayak", "lantern", "marble", "nectar", "oyster", "pepper", "quilt", "rocket",
+          "salmon", "tunnel", "velvet", "walnut", "yogurt", "zebra"]
+_PEOPLE = ["Ana", "Ben", "Carla", "Dev", "Mia", "Tom", "Priya", "Lee", "Sam", "Jo", "Rafael", "Nina", "Omar", "Ruth",
+           "Ivan", "Kira", "Lars", "Maya", "Noor", "Olga"]
+_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+_OPENERS = ("What is known about", "Describe the role of", "Which main part does")
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d[\d,.]*\d|\d")
+
+
+def good_responder(request: Request, index: int) -> str:
+    """A teacher that writes valid output for every template, the same for the same request and sample index."""
+    text = (request.prompt or json.dumps(request.messages)) + f"|{request.seed}|{index}"
+    rng = random.Random(hashlib.sha256(text.encode()).hexdigest())
+    if request.json_schema is not None:
+        if "verdict" in request.json_schema["properties"]:
+            return '{"verdict": 1}'
+        return '{"rating": 3, "reason": "fine"}'
+    if request.prompt is None:  # the chat answer template
+        return "Certainly: " + " ".join(rng.sample(_VOCAB, 6)) + "."
+    prompt = request.prompt
+    if prompt.endswith("Request:"):  # skill and grounded questions
+        return " Please rewrite the " + " ".join(rng.sample(_VOCAB, 8))
+    if prompt.endswith("Text:\n"):  # new meeting notes for the grounded skill
+        a, b = rng.sample(_PEOPLE, 2)
+        w = rng.sample(_VOCAB, 5)
+        return (f"Weekly sync about the {w[0]} project. {a} will order the {w[1]} by {rng.choice(_DAYS)}. "
+                f"{b} will repair the {w[2]} and the {w[3]} before {rng.choice(_DAYS)}. The {w[4]} issue is closed.")
+    fact = re.findall(r"^Fact: (.*)$", prompt, flags=re.MULTILINE)[-1]
+    if prompt.endswith("Answer:"):
+        return " " + fact
+    assert prompt.endswith("Question:"), prompt
+    title = re.findall(r"^Write a question about (.*) that the fact answers\.", prompt, flags=re.MULTILINE)[0]
+    # A question from the fact's own rare words (names, numbers, long words), so it points at that fact.
+    tokens = _TOKEN.findall(fact)
+    caps = [t for t in tokens[1:] if t[0].isupper()]
+    picked = (caps if len(caps) > 1 else [title, *caps]) + [t for t in tokens if t[0].isdigit()][:2]
+    picked += [t for t in tokens if t.islower() and len(t) > 5][:2]
+    return f" {_OPENERS[index % len(_OPENERS)]} {' '.join(picked[:9])}?"

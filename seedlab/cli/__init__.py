@@ -49,6 +49,7 @@ def _register() -> None:
         model_cmd,
         tao_cmd,
         taxonomy_cmd,
+        ui_cmd,
     )
 
     cli.add_command(init_cmd.init)
@@ -60,6 +61,7 @@ def _register() -> None:
     cli.add_command(tao_cmd.tao)
     cli.add_command(demo_cmd.demo)
     cli.add_command(build_cmd.build)
+    cli.add_command(ui_cmd.ui)
 
 
 _register()

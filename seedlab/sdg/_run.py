@@ -329,25 +329,7 @@ def _run_knowledge(job: pipelines.LeafJob, journal: _Journal, settings: Settings
                    report: Report) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     leaf = job.leaf
     assert isinstance(leaf, KnowledgeLeaf)
-    sdg = settings.config.sdg
-    count_tokens = getattr(job.teacher.inner if isinstance(job.teacher, CountingBackend) else job.teacher,
-                           "count_tokens", approximate_tokens)
-    chunks: list[tuple[str, str]] = []
-    for document in leaf.documents:
-        doc_chunks, facts = document_facts(document.path, document.text, count_tokens, sdg.chunk_tokens,
-                                           sdg.chunk_overlap)
-        chunks += [(document.path, c) for c in doc_chunks]
-        job.facts += facts
-        if not job.title:
-            job.title = document_title(document.text, "")
-    job.title = job.title or leaf.domain
-    named = {n for d in leaf.documents for n in names(d.text)}
-    kept = spread_facts(job.facts, plan.fact_caps.get(leaf.path))
-    job.facts_left_out = len(job.facts) - len(kept)
-    job.facts = [dataclasses.replace(f, subject=fact_subject(f.section, named, job.title)) for f in kept]
-    job.anchors = content_words(job.title) | named
-    if not job.facts:
-        raise SeedlabError(f"{leaf.path}: its documents hold no sentences to learn from; check document.patterns")
+    chunks = prepare_knowledge(job, settings, plan.fact_caps.get(leaf.path))
     examples = pipelines.knowledge_examples(leaf)
     extra = pipelines.knowledge_extra_samples(job, chunks) + pipelines.knowledge_recall_samples(
         job, plan.recall_per_fact)
@@ -366,6 +348,33 @@ def _run_knowledge(job: pipelines.LeafJob, journal: _Journal, settings: Settings
             break
         _execute(units, journal, workers, round_, report)
     return _samples(journal), extra, seen
+
+
+def prepare_knowledge(job: pipelines.LeafJob, settings: Settings, fact_cap: int | None) -> list[tuple[str, str]]:
+    """Split a knowledge leaf's documents into chunks and facts (at most `fact_cap`, spread), set on `job`; the
+    chunks as (document path, text)."""
+    leaf = job.leaf
+    assert isinstance(leaf, KnowledgeLeaf)
+    sdg = settings.config.sdg
+    count_tokens = getattr(job.teacher.inner if isinstance(job.teacher, CountingBackend) else job.teacher,
+                           "count_tokens", approximate_tokens)
+    chunks: list[tuple[str, str]] = []
+    for document in leaf.documents:
+        doc_chunks, facts = document_facts(document.path, document.text, count_tokens, sdg.chunk_tokens,
+                                           sdg.chunk_overlap)
+        chunks += [(document.path, c) for c in doc_chunks]
+        job.facts += facts
+        if not job.title:
+            job.title = document_title(document.text, "")
+    job.title = job.title or leaf.domain
+    named = {n for d in leaf.documents for n in names(d.text)}
+    kept = spread_facts(job.facts, fact_cap)
+    job.facts_left_out = len(job.facts) - len(kept)
+    job.facts = [dataclasses.replace(f, subject=fact_subject(f.section, named, job.title)) for f in kept]
+    job.anchors = content_words(job.title) | named
+    if not job.facts:
+        raise SeedlabError(f"{leaf.path}: its documents hold no sentences to learn from; check document.patterns")
+    return chunks
 
 
 def _execute(units: Mapping[str, Callable[[], list[dict[str, Any]]]], journal: _Journal, workers: int, round_: int,

@@ -1,0 +1,161 @@
+"""What the contributor page reads from and writes to git: the taxonomy tree, uploads into the document repository,
+and a leaf committed on a new branch. Nothing here pushes, and nothing writes outside the two repositories."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seedlab.errors import SeedlabError
+from seedlab.fsutil import write_text_atomic
+from seedlab.taxonomy import changed_leaves, convert_document, document_format, find_leaves, validate_paths
+
+MAX_UPLOAD = 20 << 20  # bytes; a knowledge document of tens of pages is a few MiB even as PDF
+_BRANCH = re.compile(r"^(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
+_UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+
+
+class RepoError(SeedlabError):
+    """A request the page cannot carry out in a repository; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Committed:
+    """A leaf committed on a new branch, with what `taxonomy diff` says of the branch."""
+
+    branch: str
+    commit: str
+    file: str
+    verdict: str
+    problems: list[str]
+    push: str
+
+
+def tree(taxonomy: Path) -> dict[str, Any]:
+    """The taxonomy's leaves (qna.yaml paths) and folders, relative to its root, for the page's pickers."""
+    root = taxonomy.resolve()
+    leaves = sorted(p.relative_to(root).as_posix() for p in find_leaves(root))
+    folders = sorted({p.relative_to(root).as_posix() for p in root.rglob("*")
+                      if p.is_dir() and ".git" not in p.relative_to(root).parts})
+    return {"taxonomy": str(root), "branch": _branch_name(root), "leaves": leaves, "folders": folders}
+
+
+def leaf_file(taxonomy: Path, rel: str) -> Path:
+    """The qna.yaml a page request names, refused when it lies outside the taxonomy or is not a seed file."""
+    root = taxonomy.resolve()
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root) or path.name not in ("qna.yaml", "qna.yml") or ".git" in path.parts:
+        raise RepoError(f"{rel!r} is not a qna.yaml inside the taxonomy {root}")
+    return path
+
+
+def documents(docs: Path) -> list[dict[str, str]]:
+    """Every file seedlab can read at HEAD of each git repository under the documents folder, with the commit to
+    pin: [{"repo", "commit", "path"}]."""
+    import git
+
+    found = []
+    for folder in sorted(p for p in docs.iterdir() if p.is_dir()) if docs.is_dir() else []:
+        try:
+            head = git.Repo(folder).head.commit
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+            continue  # not a repository, or one without a commit yet
+        blobs: Any = head.tree.traverse()
+        found += [{"repo": str(folder.resolve()), "commit": head.hexsha, "path": str(b.path)}
+                  for b in blobs if b.type == "blob" and document_format(str(b.path))]
+    return found
+
+
+UPLOADS = "uploads"  # the document repository, under the documents folder, that uploads are committed to
+
+
+def upload(docs: Path, name: str, data: bytes) -> dict[str, Any]:
+    """Commit an uploaded document to the `uploads` repository under the documents folder; (repo, commit, pattern)
+    for the form.
+
+    Checked before anything is written: a plain file name, a format seedlab reads, the size, and that it converts
+    (a non-UTF-8 text file, a corrupt or scanned PDF is refused with the converter's own message)."""
+    import git
+
+    if not _UPLOAD_NAME.fullmatch(name) or ".." in name:
+        raise RepoError(f"upload name {name!r}: use a plain file name (letters, digits, spaces, '.', '_', '-')")
+    if document_format(name) is None:
+        raise RepoError(f"{name}: not a document format seedlab reads (Markdown, text, PDF, HTML or DOCX)")
+    if len(data) > MAX_UPLOAD:
+        raise RepoError(f"{name} is {len(data) / (1 << 20):.1f} MiB; the limit is {MAX_UPLOAD >> 20} MiB")
+    convert_document(name, data)  # raises a clear error for what the pipeline could not read
+    folder = docs / UPLOADS
+    folder.mkdir(parents=True, exist_ok=True)
+    repo = git.Repo(folder) if (folder / ".git").exists() else git.Repo.init(folder, initial_branch="main")
+    target = folder / name
+    if target.exists() and target.read_bytes() != data:
+        raise RepoError(f"{name} already exists in {folder} with other content; rename the file")
+    target.write_bytes(data)
+    repo.index.add([name])
+    if repo.head.is_valid() and not repo.index.diff("HEAD"):
+        commit = repo.head.commit.hexsha  # the same file was committed before
+    else:
+        commit = repo.index.commit(f"Add {name}", **_actor(repo)).hexsha
+    return {"repo": str(folder.resolve()), "commit": commit, "pattern": name}
+
+
+def commit_leaf(taxonomy: Path, folder: str, text: str, branch: str, message: str, author: str,
+                documents_cache: Path | None = None) -> Committed:
+    """Write `folder`/qna.yaml on a new branch made from the current HEAD and commit only that file."""
+    import git
+
+    if not _BRANCH.fullmatch(branch) or branch.endswith((".", "/", ".lock")):
+        raise RepoError(f"branch name {branch!r}: use letters, digits, '.', '_', '-' and '/'")
+    if not message.strip():
+        raise RepoError("write a commit message")
+    repo = git.Repo(taxonomy)
+    if branch in repo.heads:
+        raise RepoError(f"branch {branch!r} already exists; pick a new name (the page never changes a branch)")
+    root = Path(repo.working_tree_dir or taxonomy).resolve()
+    file = leaf_file(root, f"{folder}/qna.yaml")
+    base = repo.head.commit.hexsha
+    repo.git.switch("-c", branch)  # carries the user's uncommitted changes along and leaves every branch as it is
+    file.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(file, text)
+    rel = file.relative_to(root).as_posix()
+    repo.git.add("--", rel)
+    actor = _actor(repo, author)
+    env = {"GIT_AUTHOR_NAME": actor["author"].name, "GIT_AUTHOR_EMAIL": actor["author"].email,
+           "GIT_COMMITTER_NAME": actor["committer"].name, "GIT_COMMITTER_EMAIL": actor["committer"].email}
+    with repo.git.custom_environment(**env):
+        repo.git.commit("-m", message.strip(), "--", rel)  # only this file, whatever else is staged
+    diff = changed_leaves(root, base)
+    reports = validate_paths([str(root / f) for f in diff.files], documents_cache)
+    errors = sum(r.errors for r in reports)
+    warnings = sum(r.warnings for r in reports)
+    problems = [f"{p.path}:{p.line}:{p.column}: {p.level}: {p.message}" for r in reports for p in r.problems]
+    verdict = (f"{len(diff.files)} changed leaf{'s' if len(diff.files) != 1 else ''} against {base[:8]}: "
+               + ("valid" if not errors else f"{errors} error{'s' if errors != 1 else ''}")
+               + (f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""))
+    remote = repo.remotes[0].name if repo.remotes else "<remote>"
+    return Committed(branch, repo.head.commit.hexsha, rel, verdict, problems,
+                     f"git -C {root} push {remote} {branch}")
+
+
+def _branch_name(root: Path) -> str:
+    import git
+
+    try:
+        repo = git.Repo(root)
+        return "" if repo.head.is_detached else repo.active_branch.name
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, TypeError):
+        return ""
+
+
+def _actor(repo: Any, fallback: str = "seedlab") -> dict[str, Any]:
+    """The repository's configured identity, else the contributor's name with a no-reply address."""
+    import git
+
+    reader = repo.config_reader()
+    name = reader.get_value("user", "name", "") or fallback or "seedlab"
+    handle = re.sub(r"[^A-Za-z0-9._-]", "", str(name)) or "seedlab"
+    email = reader.get_value("user", "email", "") or f"{handle}@users.noreply.github.com"
+    actor = git.Actor(str(name), str(email))
+    return {"author": actor, "committer": actor}
