@@ -182,7 +182,8 @@ def test_preview_streams_candidates_with_their_checks(client: TestClient) -> Non
     with client.stream("POST", "/api/preview", json=freeform()) as response:
         assert response.status_code == 200
         lines = [json.loads(line) for line in response.iter_lines() if line]
-    *candidates, total = lines
+    loading, asking, *candidates, total = lines
+    assert "loading the teacher" in loading["status"] and "asking the teacher" in asking["status"]
     assert total["done"] and total["kept"] + total["dropped"] == len(candidates) > 0
     kept = [c for c in candidates if c["kept"]]
     assert len(kept) == total["kept"] > 0

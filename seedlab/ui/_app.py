@@ -160,7 +160,9 @@ def _preview_lines(settings: Settings, folder: str, text: str, opened: list[tupl
     kept = dropped = 0
     try:
         if not opened:
+            yield json.dumps({"status": "loading the teacher and judge (the first preview only)"}) + "\n"
             opened.append(models())
+        yield json.dumps({"status": f"asking the teacher: {PREVIEW_UNITS} units of this leaf's pipeline"}) + "\n"
         teacher, judge = opened[0]
         with tempfile.TemporaryDirectory(prefix="seedlab-preview-") as scratch:
             file = Path(scratch, folder, "qna.yaml")

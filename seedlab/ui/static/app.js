@@ -272,6 +272,10 @@ function showCandidate(line) {
     $("preview-status").className = "status bad";
     return;
   }
+  if (line.status) {
+    $("preview-status").textContent = line.status + "…";
+    return;
+  }
   if (line.done) {
     $("preview-status").textContent = `${line.kept} kept, ${line.dropped} dropped by the checks.`;
     $("preview-status").className = line.kept ? "status good" : "status bad";
