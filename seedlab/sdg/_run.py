@@ -24,7 +24,7 @@ from seedlab.config import Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import new_run_dir, read_json_object, write_text_atomic
 from seedlab.judge.judging import Judge, as_judge, judge_identity, open_judge
-from seedlab.runs import Progress, finish_run
+from seedlab.runs import Progress, finish_run, lock_run
 from seedlab.sdg import _pipelines as pipelines
 from seedlab.sdg._chunk import approximate_tokens, document_facts, document_title, fact_subject
 from seedlab.sdg._estimate import LeafPlan, Rates, apply_budget, leaf_plan, measured_rates, spread_facts
@@ -209,8 +209,10 @@ def _open_run(root: Path, leaves: list[Leaf], identity: dict[str, Any], template
     for run in sorted(root.glob("*/run.json"), reverse=True):
         info = read_json_object(run)
         if info.get("key") == key and info.get("status") != "finished":
+            lock_run(run.parent, "data generate")  # a second `data generate` of the same run stops here
             return run.parent
     run_dir = new_run_dir(root)
+    lock_run(run_dir, "data generate")
     info = {"id": run_dir.name, "created": datetime.now(UTC).isoformat(timespec="seconds"), "status": "running",
             "key": key, "options": plan.key_data(), "teacher": identity, "templates": _template_id(templates),
             "leaves": [leaf.path for leaf in leaves]}
