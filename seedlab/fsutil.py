@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -12,11 +13,29 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Write text so readers see the old file or the whole new one, never half (write, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk keeps the old file, and no half-written copy takes its space
+        raise
+
+
+# Errors of the place written to, not of seedlab: the CLI names the file and says what to do in one line.
+WRITE_ERRORS = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded",
+                errno.EROFS: "read-only file system", errno.EACCES: "permission denied", errno.EPERM: "not permitted"}
+
+
+def write_error_message(exc: OSError) -> str | None:
+    """One line for a write that failed because of where it writes (full disk, read-only, no permission)."""
+    if exc.errno not in WRITE_ERRORS:
+        return None
+    where = f" at {exc.filename}" if exc.filename else ""
+    return (f"{WRITE_ERRORS[exc.errno]}{where}: free space or fix the permissions, then run the same command "
+            "again (finished work is kept and resumes)")
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

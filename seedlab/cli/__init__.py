@@ -24,6 +24,14 @@ class SeedlabGroup(click.Group):
                 raise
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except OSError as exc:  # only a full disk, a read-only place or a permission: anything else is a bug
+            from seedlab.fsutil import write_error_message
+
+            message = write_error_message(exc)
+            if message is None or ctx.find_root().meta.get("seedlab.debug") or os.environ.get("SEEDLAB_DEBUG"):
+                raise
+            click.echo(f"error: {message}", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=SeedlabGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import random
@@ -159,6 +160,9 @@ def _epoch_means(losses: list[tuple[int, float]]) -> list[float]:
     return [sum(v) / len(v) for _, v in sorted(by_epoch.items())]
 
 
+FULL_DISK_BYTES = 1 << 20  # a checkpoint that failed with less free than this failed for want of space
+
+
 def _save(folder: Path, step: int, epoch: int, position: int, model: Any, optimizer: Any, scheduler: Any,
           weights: dict[str, Any] | None = None, optimizer_state: dict[str, Any] | None = None) -> None:
     """Adapter, optimiser, scheduler, RNG and data position, written beside and renamed into place. A sharded
@@ -170,15 +174,23 @@ def _save(folder: Path, step: int, epoch: int, position: int, model: Any, optimi
     staging = folder / f".step-{step:06d}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    model.save_pretrained(staging, **({"state_dict": weights} if weights is not None else {}))
-    trained = None
-    if weights is not None:
-        names = {name for name, p in model.named_parameters() if p.requires_grad}
-        trained = {k: v for k, v in weights.items() if k in names}
-    torch.save({"optimizer": optimizer_state if optimizer_state is not None else optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "weights": trained,
-                "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()}, staging / "state.pt")
-    (staging / "position.json").write_text(json.dumps({"step": step, "epoch": epoch, "position": position}))
+    try:
+        model.save_pretrained(staging, **({"state_dict": weights} if weights is not None else {}))
+        trained = None
+        if weights is not None:
+            names = {name for name, p in model.named_parameters() if p.requires_grad}
+            trained = {k: v for k, v in weights.items() if k in names}
+        torch.save({"optimizer": optimizer_state if optimizer_state is not None else optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "weights": trained,
+                    "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()}, staging / "state.pt")
+        (staging / "position.json").write_text(json.dumps({"step": step, "epoch": epoch, "position": position}))
+    except BaseException as exc:
+        # torch and safetensors report a full disk as their own errors; say what it is, so the CLI names it
+        full = not isinstance(exc, OSError) and shutil.disk_usage(folder).free < FULL_DISK_BYTES
+        shutil.rmtree(staging, ignore_errors=True)  # the last whole checkpoint stays the newest
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device", str(staging)) from exc
+        raise
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
 
