@@ -42,7 +42,7 @@ def read_json_object(path: Path) -> dict[str, Any]:
     """A JSON object from a file, or {} when the file is missing, unreadable or holds something else."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's stack
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -80,6 +80,8 @@ def read_jsonl_lines(path: Path, what: str) -> list[tuple[int, Any]]:
             values.append((number, json.loads(line)))
         except ValueError as exc:
             raise SeedlabError(f"{path}:{number}: not a JSON object ({exc.args[0]})") from exc
+        except RecursionError as exc:
+            raise SeedlabError(f"{path}:{number}: JSON nested too deeply to read") from exc
     return values
 
 

@@ -248,7 +248,7 @@ def test_a_bad_template_file_raises_seedlab_error_naming_it(tmp_path: Path, case
     import yaml
 
     data = default_yaml()
-    expected = {"unknown_key": "unknown keys ['promt']", "missing": "missing templates ['pair_judge']",
+    expected = {"unknown_key": "unknown key 'promt'", "missing": "missing templates ['pair_judge']",
                 "bad_yaml": "not valid YAML", "not_a_set": "not a template set"}
     if case == "unknown_key":
         data["templates"]["answer"]["promt"] = "x"

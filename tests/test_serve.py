@@ -159,6 +159,10 @@ def test_max_completion_tokens_wins() -> None:
         (COMPLETIONS, b"{}", "prompt"),
         (COMPLETIONS, b'{"prompt": 3}', "prompt"),
         (COMPLETIONS, b'{"prompt": "p", "stream": true, "n": 2}', "n=1"),
+        (COMPLETIONS, b'{"prompt": "p", "max_tokens": 1000000000}', "max_tokens"),
+        (CHAT, b'{"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_schema", '
+               b'"json_schema": "not a mapping"}}', "response_format"),
+        (CHAT, b"[" * 100_000, "nested too deeply"),
     ],
 )
 def test_bad_requests_answer_400(tmp_path: Path, path: str, body: bytes, fragment: str) -> None:
@@ -169,6 +173,14 @@ def test_bad_requests_answer_400(tmp_path: Path, path: str, body: bytes, fragmen
     assert fragment in error_of(response)
     assert backend.requests == []
     assert log_lines(log) == []  # invalid requests are not logged
+
+
+def test_a_huge_body_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    body = b'{"prompt": "' + b"x" * (5 << 20) + b'"}'
+    response = client_for(backend, tmp_path / "log.jsonl").post(COMPLETIONS, content=body)
+    assert response.status_code == 413 and "MiB" in error_of(response)
+    assert backend.requests == []
 
 
 def test_form_encoded_json_is_accepted() -> None:

@@ -422,7 +422,7 @@ class _Journal:
                 entry = json.loads(line)
                 self.units[entry["unit"]] = entry["records"]
                 whole.append(line)
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 continue  # a line cut short by a kill: that unit simply runs again
         if len(whole) != len(self.units) or not path.read_bytes().endswith(b"\n"):
             write_text_atomic(path, "".join(line + "\n" for line in whole))  # drop the torn tail

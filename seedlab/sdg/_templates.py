@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -74,19 +74,18 @@ def load_templates(name_or_path: str) -> TemplateSet:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         raise SeedlabError(f"{source}{where}: not valid YAML; see seedlab/sdg/templates/default.yaml") from exc
-    known = {f.name for f in fields(Template)}
+    from seedlab.config import dataclass_from_json
+
     try:
         templates = {}
         for key, spec in data["templates"].items():
-            unknown = set(spec) - known
-            if unknown:
-                raise SeedlabError(f"{source}: template {key!r} has unknown keys {sorted(unknown)}")
-            templates[key] = Template(**spec)
+            # Typed like the config: a number where text belongs is named here, not met mid-run.
+            templates[key] = dataclass_from_json(Template, spec, Path(f"{source}: template {key!r}"))
         missing = [k for k in REQUIRED if k not in templates]
         if missing:
             raise SeedlabError(f"{source}: missing templates {missing}")
         return TemplateSet(str(data["name"]), int(data["version"]), templates)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise SeedlabError(f"{source}: not a template set ({exc}); see seedlab/sdg/templates/default.yaml") from exc
 
 

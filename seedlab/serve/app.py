@@ -21,6 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from seedlab.backends import Backend, ModelError
 from seedlab.backends import Request as GenRequest
 
+MAX_BODY = 4 << 20  # bytes of a request body; a long prompt is tens of KiB
+MAX_TOKENS = 1 << 16  # an answer longer than any context window seedlab serves is a mistake, refused up front
+
 
 class TextPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -44,8 +47,8 @@ class _Sampling(BaseModel):
     model: str | None = None
     temperature: float = Field(0.7, ge=0, le=2)
     top_p: float = Field(0.95, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
     n: int = Field(1, ge=1, le=16)
     stop: str | list[str] | None = None
     seed: int | None = None
@@ -104,6 +107,11 @@ def create_app(backend: Backend, api_key: str | None = None, prompt_log: Path | 
 
     @app.middleware("http")
     async def _auth(request: Request, call_next: Any) -> Any:
+        size = request.headers.get("content-length", "0")
+        if not size.isdigit() or int(size) > MAX_BODY:
+            error = {"message": f"request body over {MAX_BODY >> 20} MiB", "type": "invalid_request_error",
+                     "code": 413}
+            return JSONResponse({"error": error}, 413)
         if api_key is not None:
             given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given.encode(), api_key.encode()):
@@ -163,11 +171,17 @@ def _prepare(backend: Backend, body: _Sampling, log: PromptLog | None, request_i
 
 async def _parse(request: Request, model: type[_Body]) -> _Body:
     """The JSON body as `model`, whatever the Content-Type (curl -d sends form encoding)."""
-    raw = await request.body()
+    raw = bytearray()
+    async for part in request.stream():  # counted as it arrives: a chunked body has no Content-Length to check
+        raw += part
+        if len(raw) > MAX_BODY:
+            raise ApiError(413, f"request body over {MAX_BODY >> 20} MiB")
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"the body is not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise ApiError(400, "the body is JSON nested too deeply") from exc
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -182,7 +196,8 @@ def _schema_of(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
     if response_format.get("type") == "json_object":
         return {"type": "object"}
     if response_format.get("type") == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema")
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
         if isinstance(schema, dict):
             return schema
     raise ApiError(400, "response_format must be text, json_object, or json_schema with a schema")

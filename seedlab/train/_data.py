@@ -38,12 +38,16 @@ def load_samples(path: Path) -> tuple[list[dict[str, Any]], DataReport]:
         raise SeedlabError(f"{path}: no such dataset file; give a `seedlab data generate` run or a .jsonl file")
     report = DataReport(str(path))
     samples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeedlabError(f"{path}: cannot read the dataset ({exc}); training data is UTF-8 JSONL") from exc
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             sample = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
             report.invalid.append((number, "not JSON"))
             continue
         problem = _sample_problem(sample)
