@@ -81,6 +81,8 @@ class ServeConfig:
     port: int = 8000
     log_prompts: bool = True
     prompt_log: str = "logs/prompts.jsonl"  # relative: under the data home
+    prompt_log_max_mb: float = 64.0  # the log rotates past this size (0: never)
+    prompt_log_keep: int = 3  # rotated files kept (prompts.jsonl.1 ... .3); `tao run --from-log` reads them all
 
 
 @dataclass

@@ -19,6 +19,11 @@ def load_prompts(source: Path) -> list[str]:
     return distinct
 
 
+def rotated(path: Path, number: int) -> Path:
+    """The name of a prompt log's `number`-th older file (the server rotates its log: prompts.jsonl.1 is newest)."""
+    return path.with_name(f"{path.name}.{number}")
+
+
 def _jsonl_prompts(path: Path) -> list[str]:
     from seedlab.fsutil import read_jsonl_lines
 

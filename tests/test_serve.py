@@ -374,3 +374,20 @@ def test_content_given_as_text_parts_is_joined() -> None:
     response = client_for(backend).post("/v1/chat/completions", json={"messages": [{"role": "user", "content": parts}]})
     assert response.status_code == 200
     assert backend.requests[0].messages == [{"role": "user", "content": "Hello, world"}]
+
+
+def test_the_prompt_log_rotates_and_never_holds_the_api_key(tmp_path: Path) -> None:
+    from seedlab.prompts import rotated
+
+    log = tmp_path / "prompts.jsonl"
+    client = TestClient(create_app(FakeBackend(), api_key="sk-secret-key", prompt_log=log, log_max_bytes=600,
+                                   log_keep=2))
+    for k in range(30):
+        response = client.post(COMPLETIONS, json={"prompt": f"prompt number {k}"},
+                               headers={"Authorization": "Bearer sk-secret-key"})
+        assert response.status_code == 200
+    files = [log, rotated(log, 1), rotated(log, 2)]
+    assert all(f.is_file() and f.stat().st_size <= 600 for f in files) and not rotated(log, 3).exists()
+    kept = [row["prompt"] for f in reversed(files) for row in log_lines(f)]
+    assert kept == [f"prompt number {k}" for k in range(30 - len(kept), 30)]  # the newest, in order, none torn
+    assert all("sk-secret" not in f.read_text() for f in files)

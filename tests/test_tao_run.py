@@ -115,3 +115,18 @@ def test_a_bad_scorer_fails_before_any_run_folder(tmp_path: Path) -> None:
         run_tao(load_settings(), TaoOptions(_prompts(tmp_path), judge="fake-judge", scorers=("nowhere:f",)),
                 echo=lambda _line: None)
     assert not load_settings().tao_path.exists()
+
+
+def test_from_log_reads_the_rotated_prompt_logs_too(tmp_path: Path) -> None:
+    from seedlab.prompts import rotated
+
+    settings = load_settings()
+    log = settings.prompt_log_path
+    log.parent.mkdir(parents=True)
+    for number, file in enumerate([log, rotated(log, 1), rotated(log, 3)]):
+        file.write_text("".join(json.dumps({"prompt": f"Give JSON log {number}-{k}."}) + "\n" for k in range(3)))
+    options = TaoOptions(_prompts(tmp_path, 2), judge="fake-judge", scorers=("seedlab.tao.examples:json_ab",),
+                         samples=2, rounds=1, from_log=True)
+    result = run_tao(settings, options, echo=lambda _line: None, models=Stand())
+    split = json.loads((result.run_dir / "prompts.json").read_text())
+    assert len(split["train"]) + len(split["heldout"]) == 3 + 9  # the 3 given prompts and all three log files

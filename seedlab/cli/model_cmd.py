@@ -107,7 +107,7 @@ def serve(model: str | None, adapter: Path | None, host: str | None, port: int |
     log = settings.prompt_log_path if (serve_config.log_prompts if log_prompts is None else log_prompts) else None
     try:
         run_server(backend, host or serve_config.host, port if port is not None else serve_config.port, api_key,
-                   log, click.echo)
+                   log, click.echo, int(serve_config.prompt_log_max_mb * (1 << 20)), serve_config.prompt_log_keep)
     finally:
         backend.close()
 

@@ -20,7 +20,7 @@ def is_loopback(host: str) -> bool:
 
 
 def run_server(backend: Backend, host: str, port: int, api_key: str | None, prompt_log: Path | None,
-               echo: Callable[[str], None]) -> None:
+               echo: Callable[[str], None], log_max_bytes: int = 0, log_keep: int = 3) -> None:
     """Serve `backend` until interrupted."""
     import uvicorn
 
@@ -31,5 +31,5 @@ def run_server(backend: Backend, host: str, port: int, api_key: str | None, prom
              + ("" if api_key else "; set SEEDLAB_API_KEY to require a key"))
     echo(f"serving {backend.model_id} at http://{host}:{port}/v1"
          + (f"; logging prompts to {prompt_log}" if prompt_log else "; prompt log off"))
-    app = create_app(backend, api_key=api_key, prompt_log=prompt_log)
+    app = create_app(backend, api_key=api_key, prompt_log=prompt_log, log_max_bytes=log_max_bytes, log_keep=log_keep)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from seedlab.backends import Backend, ModelError
 from seedlab.backends import Request as GenRequest
+from seedlab.prompts import rotated
 
 MAX_BODY = 4 << 20  # bytes of a request body; a long prompt is tens of KiB
 MAX_TOKENS = 1 << 16  # an answer longer than any context window seedlab serves is a mistake, refused up front
@@ -82,24 +83,35 @@ class ApiError(Exception):
 
 
 class PromptLog:
-    """Appends one JSON line per request; a lock keeps lines whole under concurrent requests."""
+    """Appends one JSON line per request; a lock keeps lines whole under concurrent requests. Past `max_bytes` the
+    file rotates: prompts.jsonl -> prompts.jsonl.1 -> ... -> .`keep` (the oldest is dropped)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, max_bytes: int = 0, keep: int = 3) -> None:
+        self.path, self.max_bytes, self.keep = path, max_bytes, keep
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False) + "\n"
-        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
+        with self._lock:
+            if self.max_bytes and self.path.exists() and self.path.stat().st_size + len(line) > self.max_bytes:
+                self._rotate()
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+
+    def _rotate(self) -> None:
+        for older in range(self.keep, 0, -1):
+            source = self.path if older == 1 else rotated(self.path, older - 1)
+            if source.exists():
+                source.replace(rotated(self.path, older))
 
 
-def create_app(backend: Backend, api_key: str | None = None, prompt_log: Path | None = None) -> FastAPI:
-    """The FastAPI app serving `backend` under /v1."""
+def create_app(backend: Backend, api_key: str | None = None, prompt_log: Path | None = None,
+               log_max_bytes: int = 0, log_keep: int = 3) -> FastAPI:
+    """The FastAPI app serving `backend` under /v1; the prompt log rotates past `log_max_bytes` (0: never)."""
     app = FastAPI(title="seedlab", docs_url=None, redoc_url=None)
-    log = PromptLog(prompt_log) if prompt_log else None
+    log = PromptLog(prompt_log, log_max_bytes, log_keep) if prompt_log else None
 
     @app.exception_handler(ApiError)
     def _api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -104,10 +104,14 @@ def _prompts(settings: Settings, options: TaoOptions, run_dir: Path) -> tuple[li
         return list(saved["train"]), list(saved["heldout"])
     prompts = load_prompts(options.prompts or shipped("tao", "prompts.jsonl"))
     if options.from_log:
+        from seedlab.prompts import rotated
+
         log = settings.prompt_log_path
         if not log.is_file():
             raise SeedlabError(f"--from-log: no prompt log at {log}; `seedlab model serve` writes it while it runs")
-        prompts = list(dict.fromkeys(prompts + load_prompts(log)))
+        older = [rotated(log, n) for n in range(settings.config.serve.prompt_log_keep, 0, -1)]
+        for file in [f for f in older if f.is_file()] + [log]:  # oldest first
+            prompts = list(dict.fromkeys(prompts + load_prompts(file)))
     order = prompts[:]
     random.Random(settings.config.tao.seed).shuffle(order)
     held = max(1, round(len(order) * settings.config.tao.heldout_share))
