@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -391,3 +392,33 @@ def test_the_prompt_log_rotates_and_never_holds_the_api_key(tmp_path: Path) -> N
     kept = [row["prompt"] for f in reversed(files) for row in log_lines(f)]
     assert kept == [f"prompt number {k}" for k in range(30 - len(kept), 30)]  # the newest, in order, none torn
     assert all("sk-secret" not in f.read_text() for f in files)
+
+
+def test_32_clients_mixing_good_and_hostile_requests_get_no_server_error(tmp_path: Path) -> None:
+    """A real server on loopback (uvicorn in a thread) and 32 clients at once; `bench/serve_load.py` is the long run
+    on the real model."""
+    log = tmp_path / "prompts.jsonl"
+    app = create_app(FakeBackend(), api_key="k3y", prompt_log=log)
+    good = {"Authorization": "Bearer k3y"}
+    hostile: list[tuple[dict[str, Any], Any, int]] = [
+        (good, b'{"messages": [,', 400),
+        (good, {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 10**12}, 400),
+        ({"Authorization": "Bearer wrong"}, {"messages": [{"role": "user", "content": "hi"}]}, 401),
+        ({}, {"messages": [{"role": "user", "content": "hi"}]}, 401),
+        (good, {"messages": [{"role": "user", "content": "hi"}], "model": "../../etc/passwd"}, 404),
+    ]
+
+    def one(k: int, base: str) -> tuple[int, int]:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            if k % 3:
+                body = {"messages": [{"role": "user", "content": f"client {k}"}], "stream": k % 2 == 0}
+                return http.post("/chat/completions", json=body, headers=good).status_code, 200
+            headers, body, expected = hostile[k % len(hostile)]
+            sent = http.post("/chat/completions", headers=headers,
+                             **({"content": body} if isinstance(body, bytes) else {"json": body}))
+            return sent.status_code, expected
+
+    with ServerThread(app) as base, ThreadPoolExecutor(max_workers=32) as pool:
+        results = list(pool.map(lambda k: one(k, base), range(320)))
+    assert all(got == expected for got, expected in results), Counter(results)
+    assert len(log_lines(log)) == sum(1 for k in range(320) if k % 3)  # one whole line per answered request
