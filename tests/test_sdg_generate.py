@@ -468,6 +468,9 @@ def resume_after_crash(home: Path, fraction: float, monkeypatch: pytest.MonkeyPa
     ids = [s["metadata"]["id"] for s in samples if "id" in s["metadata"] and not s["metadata"].get("replay")]
     assert len(ids) == len(set(ids)) > 0
     assert pairs(crashed) == expected  # the same data as an uninterrupted run
+    fresh = json.loads(next((tmp_path / "fresh").rglob("stats.json")).read_text())["leaves"]
+    requests = {leaf: stats["teacher_requests"] for leaf, stats in result.stats["leaves"].items()}
+    assert requests == {leaf: stats["teacher_requests"] for leaf, stats in fresh.items()}  # counted across the kill
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.45, 0.85])

@@ -65,6 +65,12 @@ class RunResult:
 class CountingBackend:
     """Wraps a backend to count generated tokens and the time spent waiting on it."""
 
+    _thread = threading.local()  # requests sent from this thread: a unit runs in one thread, so its own count
+
+    @classmethod
+    def thread_requests(cls) -> int:
+        return int(getattr(cls._thread, "requests", 0))
+
     def __init__(self, inner: Backend) -> None:
         self.inner = inner
         self.model_id = inner.model_id
@@ -80,6 +86,7 @@ class CountingBackend:
             self.seconds += time.perf_counter() - start
             self.completion_tokens += sum(r.completion_tokens for r in results)
             self.requests += len(requests)
+        CountingBackend._thread.requests = self.thread_requests() + len(requests)
         return results
 
     def stream(self, request: Request) -> Iterator[str]:
@@ -253,7 +260,7 @@ class _Generation:
         if previous is not None:
             return _reuse(previous, folder)
         folder.mkdir(parents=True, exist_ok=True)
-        requests_before, started = self.teacher.requests, time.monotonic()
+        started = time.monotonic()
         if read_json_object(folder / "leaf.json").get("key") != key:  # a journal holds the units of one version of
             (folder / "journal.jsonl").unlink(missing_ok=True)  # a leaf: one edited between a crash and the resume
             write_text_atomic(folder / "leaf.json", json.dumps({"leaf": leaf.path, "key": key}))  # starts afresh
@@ -274,7 +281,7 @@ class _Generation:
         if samples:
             blocks["dedupe"] = dedupe_stats
         stats = {"kind": leaf.kind, "blocks": blocks, "samples": len(kept), "seed_and_document_samples": len(extra),
-                 "reused": False, "teacher_requests": self.teacher.requests - requests_before,
+                 "reused": False, "teacher_requests": journal.requests(),  # a resumed leaf's earlier ones too
                  "seconds": round(time.monotonic() - started, 2), "scale": self.plan.scale}
         if isinstance(leaf, KnowledgeLeaf):
             stats |= {"facts": len(job.facts), "facts_left_out": job.facts_left_out}
@@ -392,10 +399,11 @@ def _execute(units: Mapping[str, Callable[[], list[dict[str, Any]]]], journal: _
     def run(item: tuple[str, Callable[[], list[dict[str, Any]]]]) -> None:
         nonlocal done
         uid, fn = item
+        before = CountingBackend.thread_requests()
         records = fn()
         for j, record in enumerate(records):
             record["order"] = [round_, place[uid], j]
-        journal.append(uid, records)
+        journal.append(uid, records, CountingBackend.thread_requests() - before)
         done += 1
         report(done, len(units))
 
@@ -413,6 +421,7 @@ class _Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.units: dict[str, list[dict[str, Any]]] = {}
+        self.unit_requests: dict[str, int] = {}  # teacher requests each unit made (journals before it: none)
         self._lock = threading.Lock()
         if not path.exists():
             return
@@ -421,18 +430,24 @@ class _Journal:
             try:
                 entry = json.loads(line)
                 self.units[entry["unit"]] = entry["records"]
+                self.unit_requests[entry["unit"]] = int(entry.get("requests", 0))
                 whole.append(line)
             except (ValueError, KeyError, TypeError, RecursionError):
                 continue  # a line cut short by a kill: that unit simply runs again
         if len(whole) != len(self.units) or not path.read_bytes().endswith(b"\n"):
             write_text_atomic(path, "".join(line + "\n" for line in whole))  # drop the torn tail
 
-    def append(self, unit: str, records: list[dict[str, Any]]) -> None:
-        line = json.dumps({"unit": unit, "records": records}, ensure_ascii=False) + "\n"
+    def append(self, unit: str, records: list[dict[str, Any]], requests: int = 0) -> None:
+        line = json.dumps({"unit": unit, "records": records, "requests": requests}, ensure_ascii=False) + "\n"
         with self._lock, open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()
             self.units[unit] = records
+            self.unit_requests[unit] = requests
+
+    def requests(self) -> int:
+        """Teacher requests of every finished unit, whichever process ran it."""
+        return sum(self.unit_requests.values())
 
     def records(self) -> list[dict[str, Any]]:
         out = [r for records in self.units.values() for r in records]
