@@ -2,7 +2,8 @@
 itself at the N-th hook call (a teacher request or a training step), like a machine losing power mid-run. Run by
 tests/test_kill_anywhere.py; not a test itself.
 
-Usage: python tests/kill_harness.py COMMAND HOME OUT   (COMMAND: generate | train | judge | tao | build)
+Usage: python tests/kill_harness.py COMMAND HOME OUT
+(COMMAND: generate | train | evaluate | judge | tao | build)
 A finished run writes its result (what an unbroken run must equal) as JSON to OUT."""
 
 from __future__ import annotations
@@ -113,6 +114,25 @@ def tao() -> Any:
     return {"rounds": result.rounds}
 
 
+def evaluate() -> Any:
+    from test_eval import HELDOUT, _judge_prefers, _knows
+
+    from seedlab.backends import FakeBackend
+    from seedlab.config import load_settings
+    from seedlab.eval import EvaluateOptions
+    from seedlab.eval import evaluate as run
+    from seedlab.workspace import init_workspace
+
+    init_workspace(load_settings())
+    trained = _knows({"rarest": "The Vey Crimson bean.", "motto": "Every seed comes home."})
+    backends = {"base": FakeBackend(ticking(lambda _r, _i: "I do not know."), model_id="base"),
+                "candidate": FakeBackend(ticking(trained.responder), model_id="knows"),
+                "judge": FakeBackend(ticking(_judge_prefers("Dear").responder), model_id="judge")}
+    options = EvaluateOptions("cand", taxonomy_base="empty", questions=load_settings().taxonomy_path / HELDOUT)
+    report = run(load_settings(), options, lambda _line: None, backends.__getitem__)
+    return {"rows": report.rows, "uplift": report.uplift}
+
+
 def build() -> Any:
     from test_build import FakeModels, known_answers, tiny_build_settings
 
@@ -144,5 +164,6 @@ def stable(value: Any) -> Any:
     return value
 
 
-result = {"generate": generate, "train": train, "judge": judge, "tao": tao, "build": build}[command]()
+result = {"generate": generate, "train": train, "evaluate": evaluate, "judge": judge, "tao": tao,
+          "build": build}[command]()
 out.write_text(json.dumps({"result": stable(json.loads(json.dumps(result, default=str))), "calls": calls}))
