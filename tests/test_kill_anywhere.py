@@ -62,6 +62,7 @@ def test_killed_anywhere_it_resumes_to_the_unbroken_result(tmp_path: Path, comma
     if result is None:
         code, result = run(command, home)
         assert code == 0
+    print(f"{command}: {kills} kills survived")
     assert kills >= 2, f"only {kills} kills landed"
     same(result["result"], unbroken["result"], command)
     for journal in home.rglob("journal.jsonl"):  # generate: every finished unit is in its journal once
