@@ -47,6 +47,7 @@ def same(a: Any, b: Any, where: str = "") -> None:
         assert a == b, where
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["generate", "train", "evaluate", "judge", "tao", "build"])
 def test_killed_anywhere_it_resumes_to_the_unbroken_result(tmp_path: Path, command: str) -> None:
     code, unbroken = run(command, tmp_path / "unbroken")
