@@ -239,6 +239,18 @@ def test_a_bad_commit_writes_nothing(settings: Settings, client: TestClient, bod
     assert [h.name for h in repo.heads] == ["main"] and not repo.is_dirty(untracked_files=True)
 
 
+def test_committing_a_leaf_unchanged_is_refused_before_any_branch(settings: Settings, client: TestClient) -> None:
+    rel = EXAMPLE_LEAVES[1]
+    form = client.get("/api/leaf", params={"path": rel}).json()["form"]
+    (settings.taxonomy_path / rel).write_text(client.post("/api/check", json=form).json()["yaml"])
+    repo = git.Repo(settings.taxonomy_path)
+    repo.index.add([rel])
+    repo.index.commit("the page's own layout")
+    response = client.post("/api/commit", json={"form": form, "branch": "same", "message": "no change"})
+    assert response.status_code == 400 and "already committed with this content" in response.json()["error"]
+    assert [h.name for h in repo.heads] == ["main"]
+
+
 def test_loading_a_path_outside_the_taxonomy_is_refused(client: TestClient) -> None:
     for path in ("../config.yaml", "/etc/passwd", "compositional_skills/writing"):
         response = client.get("/api/leaf", params={"path": path})

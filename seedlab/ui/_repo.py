@@ -113,21 +113,39 @@ def commit_leaf(taxonomy: Path, folder: str, text: str, branch: str, message: st
     repo = git.Repo(taxonomy)
     if branch in repo.heads:
         raise RepoError(f"branch {branch!r} already exists; pick a new name (the page never changes a branch)")
+    if not repo.head.is_valid():
+        raise RepoError(f"the taxonomy {taxonomy} has no commit yet; commit something first")
     root = Path(repo.working_tree_dir or taxonomy).resolve()
     file = leaf_file(root, f"{folder}/qna.yaml")
-    base = repo.head.commit.hexsha
-    repo.git.switch("-c", branch)  # carries the user's uncommitted changes along and leaves every branch as it is
-    file.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(file, text)
     rel = file.relative_to(root).as_posix()
-    repo.git.add("--", rel)
+    base = repo.head.commit.hexsha
+    try:
+        unchanged = repo.head.commit.tree[rel].data_stream.read() == text.encode("utf-8")
+    except KeyError:
+        unchanged = False
+    if unchanged:
+        raise RepoError(f"{rel} is already committed with this content: change the form first")
     actor = _actor(repo, author)
     env = {"GIT_AUTHOR_NAME": actor["author"].name, "GIT_AUTHOR_EMAIL": actor["author"].email,
            "GIT_COMMITTER_NAME": actor["committer"].name, "GIT_COMMITTER_EMAIL": actor["committer"].email}
-    with repo.git.custom_environment(**env):
-        repo.git.commit("-m", message.strip(), "--", rel)  # only this file, whatever else is staged
+    try:
+        repo.git.switch("-c", branch)  # carries the user's uncommitted changes along; every branch stays as it is
+        file.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(file, text)
+        repo.git.add("--", rel)
+        with repo.git.custom_environment(**env):
+            repo.git.commit("-m", message.strip(), "--", rel)  # only this file, whatever else is staged
+    except git.GitCommandError as exc:
+        where = repo.active_branch.name if not repo.head.is_detached else "a detached HEAD"
+        detail = (exc.stderr or str(exc)).strip().splitlines()[-1] if (exc.stderr or str(exc)).strip() else ""
+        raise RepoError(f"git refused the commit ({detail}); the taxonomy is on {where}") from exc
+    return _committed(repo, root, branch, rel, base, documents_cache)
+
+
+def _committed(repo: Any, root: Path, branch: str, rel: str, base: str, cache: Path | None) -> Committed:
+    """What `taxonomy diff` says of the new branch against where it started, and the command to push it."""
     diff = changed_leaves(root, base)
-    reports = validate_paths([str(root / f) for f in diff.files], documents_cache)
+    reports = validate_paths([str(root / f) for f in diff.files], cache)
     errors = sum(r.errors for r in reports)
     warnings = sum(r.warnings for r in reports)
     problems = [f"{p.path}:{p.line}:{p.column}: {p.level}: {p.message}" for r in reports for p in r.problems]
@@ -135,8 +153,7 @@ def commit_leaf(taxonomy: Path, folder: str, text: str, branch: str, message: st
                + ("valid" if not errors else f"{errors} error{'s' if errors != 1 else ''}")
                + (f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""))
     remote = repo.remotes[0].name if repo.remotes else "<remote>"
-    return Committed(branch, repo.head.commit.hexsha, rel, verdict, problems,
-                     f"git -C {root} push {remote} {branch}")
+    return Committed(branch, repo.head.commit.hexsha, rel, verdict, problems, f"git -C {root} push {remote} {branch}")
 
 
 def _branch_name(root: Path) -> str:
