@@ -11,13 +11,18 @@ from typing import Any
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write text so readers see the old file or the whole new one, never half (write, then rename)."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # A temp file of its own per writer: two threads writing one path (a shared cache entry) never mix bytes.
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with open(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the files seedlab writes are ordinary ones
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk keeps the old file, and no half-written copy takes its space

@@ -422,3 +422,11 @@ def test_32_clients_mixing_good_and_hostile_requests_get_no_server_error(tmp_pat
         results = list(pool.map(lambda k: one(k, base), range(320)))
     assert all(got == expected for got, expected in results), Counter(results)
     assert len(log_lines(log)) == sum(1 for k in range(320) if k % 3)  # one whole line per answered request
+
+
+def test_a_prompt_log_that_keeps_no_older_file_still_stays_small(tmp_path: Path) -> None:
+    log = tmp_path / "prompts.jsonl"
+    client = TestClient(create_app(FakeBackend(), prompt_log=log, log_max_bytes=300, log_keep=0))
+    for k in range(20):
+        assert client.post(COMPLETIONS, json={"prompt": f"prompt {k}"}).status_code == 200
+    assert log.stat().st_size <= 300 and [p.name for p in tmp_path.iterdir()] == ["prompts.jsonl"]

@@ -264,3 +264,83 @@ def test_form_data_keeps_every_kind_apart() -> None:
     seed = {"context": "dropped", "question": "q", "answer": "a"}
     plain = form_to_data({"kind": "freeform", "seed_examples": [seed]})
     assert plain["seed_examples"] == [{"question": "q", "answer": "a"}]
+
+
+def commit_body(**changes: Any) -> dict[str, Any]:
+    return {"form": freeform(**changes), "branch": "add-haiku", "message": "Add a haiku skill"}
+
+
+def test_a_commit_git_refuses_is_rolled_back(settings: Settings, client: TestClient) -> None:
+    repo = git.Repo(settings.taxonomy_path)
+    hook = settings.taxonomy_path / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'policy: no haiku' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    response = client.post("/api/commit", json=commit_body())
+    assert response.status_code == 400 and "policy: no haiku" in response.json()["error"]
+    assert repo.active_branch.name == "main" and [h.name for h in repo.heads] == ["main"]
+    assert not (settings.taxonomy_path / "compositional_skills/writing/haiku").exists()
+    assert not repo.is_dirty(untracked_files=True)
+
+
+def test_a_commit_that_would_overwrite_work_or_cross_a_file_is_refused(settings: Settings,
+                                                                         client: TestClient) -> None:
+    repo = git.Repo(settings.taxonomy_path)
+    notes = settings.taxonomy_path / "compositional_skills/writing/notes.txt"
+    notes.write_text("a file, not a folder\n")
+    repo.index.add([str(notes)])
+    repo.index.commit("notes")
+    response = client.post("/api/commit", json=commit_body(path="compositional_skills/writing/notes.txt/haiku"))
+    assert response.status_code == 400 and "is a file, not a folder" in response.json()["error"]
+    leaf = settings.taxonomy_path / EXAMPLE_LEAVES[1]
+    leaf.write_text(leaf.read_text() + "# my unsaved thought\n")
+    form = client.get("/api/leaf", params={"path": EXAMPLE_LEAVES[1]}).json()["form"]
+    form["created_by"] = "someone-else"
+    response = client.post("/api/commit", json={"form": form, "branch": "edit", "message": "m"})
+    assert response.status_code == 400 and "uncommitted edits" in response.json()["error"]
+    assert leaf.read_text().endswith("# my unsaved thought\n") and [h.name for h in repo.heads] == ["main"]
+
+
+def test_an_upload_through_a_symbolic_link_is_refused(settings: Settings, client: TestClient,
+                                                      tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (settings.docs_path / "uploads").symlink_to(outside)
+    response = client.post("/api/upload", params={"name": "x.md"}, content=b"# x\n")
+    assert response.status_code == 400 and "symbolic link" in response.json()["error"]
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("changes", [{"seed_examples": ["x"]}, {"seed_examples": 3},
+                                     {"kind": "knowledge", "path": "knowledge/a/b", "document": "s"},
+                                     {"kind": "knowledge", "path": "knowledge/a/b",
+                                      "seed_examples": [{"questions_and_answers": 5}]},
+                                     {"created_by": 5}])
+def test_a_malformed_form_is_a_clear_400(client: TestClient, changes: dict[str, Any]) -> None:
+    response = client.post("/api/check", json=freeform(**changes))
+    assert response.status_code == 400 and "must be" in response.json()["error"]
+
+
+def test_a_relative_document_repository_is_found_as_validate_finds_it(settings: Settings,
+                                                                      client: TestClient) -> None:
+    form = client.get("/api/leaf", params={"path": EXAMPLE_LEAVES[2]}).json()["form"]
+    docs = Path(form["document"]["repo"])
+    relative = settings.taxonomy_path / "docs-copy"
+    git.Repo.clone_from(str(docs), str(relative))
+    form["document"]["repo"] = "docs-copy"
+    form["path"] = "knowledge/community/seed_libraries/halvane_relative"
+    checked = client.post("/api/check", json=form).json()
+    assert checked["errors"] == 0, checked["problems"]
+    assert "repo: docs-copy" in checked["yaml"]  # the file says what the contributor wrote
+
+
+def test_a_request_missing_a_parameter_gets_an_error_line(client: TestClient) -> None:
+    response = client.get("/api/leaf")
+    assert response.status_code == 400 and "path" in response.json()["error"]
+
+
+def test_a_taxonomy_outside_git_is_a_clear_commit_error(settings: Settings, client: TestClient) -> None:
+    import shutil
+
+    shutil.rmtree(settings.taxonomy_path / ".git")
+    response = client.post("/api/commit", json=commit_body())
+    assert response.status_code == 400 and "not in a git repository" in response.json()["error"]

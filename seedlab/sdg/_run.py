@@ -429,8 +429,8 @@ class _Journal:
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 entry = json.loads(line)
-                self.units[entry["unit"]] = entry["records"]
-                self.unit_requests[entry["unit"]] = int(entry.get("requests", 0))
+                unit, records, requests = entry["unit"], entry["records"], int(entry.get("requests", 0))
+                self.units[unit], self.unit_requests[unit] = records, requests
                 whole.append(line)
             except (ValueError, KeyError, TypeError, RecursionError):
                 continue  # a line cut short by a kill: that unit simply runs again

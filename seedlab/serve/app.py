@@ -101,6 +101,9 @@ class PromptLog:
                 handle.flush()
 
     def _rotate(self) -> None:
+        if self.keep <= 0:
+            self.path.unlink()  # no older files kept: the log starts again
+            return
         for older in range(self.keep, 0, -1):
             source = self.path if older == 1 else rotated(self.path, older - 1)
             if source.exists():

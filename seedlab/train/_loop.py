@@ -186,7 +186,8 @@ def _save(folder: Path, step: int, epoch: int, position: int, model: Any, optimi
         (staging / "position.json").write_text(json.dumps({"step": step, "epoch": epoch, "position": position}))
     except BaseException as exc:
         # torch and safetensors report a full disk as their own errors; say what it is, so the CLI names it
-        full = not isinstance(exc, OSError) and shutil.disk_usage(folder).free < FULL_DISK_BYTES
+        full = (isinstance(exc, Exception) and not isinstance(exc, OSError)
+                and shutil.disk_usage(folder).free < FULL_DISK_BYTES)
         shutil.rmtree(staging, ignore_errors=True)  # the last whole checkpoint stays the newest
         if full:
             raise OSError(errno.ENOSPC, "No space left on device", str(staging)) from exc

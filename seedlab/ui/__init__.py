@@ -38,7 +38,8 @@ def run_ui(settings: Settings, host: str, port: int, echo: Callable[[str], None]
     local = is_loopback(host)
     if not local:
         echo(f"warning: listening on {host}: anyone who can reach this machine and knows the token can commit")
-    app = create_app(settings, token, lambda: open_models(settings), LOOPBACK_HOSTS if local else None)
+    hosts = [*LOOPBACK_HOSTS, host, f"[{host}]"] if local else None  # 127.0.0.2 and the like are loopback too
+    app = create_app(settings, token, lambda: open_models(settings), hosts)
     shown = f"[{host}]" if ":" in host else host
     echo(f"seedlab ui for {settings.taxonomy_path}: open http://{shown}:{port}/?token={token}")
     try:

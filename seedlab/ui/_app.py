@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import json
 import tempfile
+import threading
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from importlib import resources
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -19,7 +22,7 @@ from seedlab.backends import Backend
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
 from seedlab.ui import _repo
-from seedlab.ui._form import check_form, data_to_form
+from seedlab.ui._form import check_form, data_to_form, form_to_data, leaf_folder, to_yaml, write_scratch
 
 TOKEN_HEADER = "X-Seedlab-Token"
 MAX_JSON = 1 << 20  # a form is a few KiB; bigger bodies are refused before they are parsed
@@ -45,6 +48,12 @@ def create_app(settings: Settings, token: str, models: Models, allowed_hosts: li
     async def user_error(_request: Request, exc: SeedlabError) -> JSONResponse:
         # the one user-facing error type: its message (and the form field it concerns); nothing was written
         return JSONResponse({"error": str(exc), "field": getattr(exc, "field", "")}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())) or "request"
+        return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid')}", "field": ""}, status_code=400)
 
     app.get("/", response_class=HTMLResponse)(lambda: _static("index.html"))
     app.get("/static/{name}")(_static_file)
@@ -89,6 +98,7 @@ class _Api:
         self.taxonomy, self.docs = settings.taxonomy_path, settings.docs_path
         self.cache = settings.home.cache / "docs"
         self.opened: list[tuple[Backend, Any]] = []
+        self._models_lock = threading.Lock()
 
     def state(self) -> dict[str, Any]:
         return {**_repo.tree(self.taxonomy), "documents": _repo.documents(self.docs)}
@@ -103,7 +113,7 @@ class _Api:
         return {"form": data_to_form(parsed.data, file.relative_to(self.taxonomy.resolve()).as_posix())}
 
     async def check(self, request: Request) -> dict[str, Any]:
-        folder, text, problems = check_form(await _json(request), self.cache)
+        folder, text, problems = check_form(await _json(request), self.cache, self.taxonomy)
         return {"folder": folder, "yaml": text, "problems": [asdict(p) for p in problems],
                 "errors": sum(p.level == "error" for p in problems)}
 
@@ -116,9 +126,17 @@ class _Api:
         return _repo.upload(self.docs, name, bytes(data))
 
     async def preview(self, request: Request) -> StreamingResponse:
-        folder, text = self._valid(await _json(request), "fix the form first")
-        lines = _preview_lines(self.settings, folder, text, self.opened, self.models, self.cache)
+        form = await _json(request)
+        self._valid(form, "fix the form first")
+        lines = _preview_lines(self, form_to_data(form), leaf_folder(str(form.get("path")), str(form.get("kind"))))
         return StreamingResponse(lines, media_type="application/x-ndjson")
+
+    def open_models(self) -> tuple[Backend, Any]:
+        """The teacher and judge, opened once however many previews ask at the same moment."""
+        with self._models_lock:
+            if not self.opened:
+                self.opened.append(self.models())
+            return self.opened[0]
 
     async def commit(self, request: Request) -> dict[str, Any]:
         body = await _json(request)
@@ -131,7 +149,7 @@ class _Api:
         return asdict(done)
 
     def _valid(self, form: dict[str, Any], what: str) -> tuple[str, str]:
-        folder, text, problems = check_form(form, self.cache)
+        folder, text, problems = check_form(form, self.cache, self.taxonomy)
         errors = [p.message for p in problems if p.level == "error"]
         if errors:
             raise SeedlabError(f"{what}: {len(errors)} error(s), the first: {errors[0]}")
@@ -139,9 +157,11 @@ class _Api:
 
 
 async def _json(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_JSON:
-        raise SeedlabError(f"request body over {MAX_JSON >> 20} MiB; nothing was written")
+    body = bytearray()
+    async for part in request.stream():  # counted as it arrives: a chunked body has no Content-Length to check
+        body += part
+        if len(body) > MAX_JSON:
+            raise SeedlabError(f"request body over {MAX_JSON >> 20} MiB; nothing was written")
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -151,31 +171,31 @@ async def _json(request: Request) -> dict[str, Any]:
     return data
 
 
-def _preview_lines(settings: Settings, folder: str, text: str, opened: list[tuple[Backend, Any]], models: Models,
-                   cache: Path) -> Iterator[str]:
+def _preview_lines(api: _Api, data: dict[str, Any], folder: str) -> Iterator[str]:
     """NDJSON: one line per candidate (kept with its checks and rating, or dropped with the reason), then a total."""
     from seedlab.sdg import preview
     from seedlab.taxonomy import load_leaf
 
     kept = dropped = 0
     try:
-        if not opened:
+        if not api.opened:
             yield json.dumps({"status": "loading the teacher and judge (the first preview only)"}) + "\n"
-            opened.append(models())
+        teacher, judge = api.open_models()
         yield json.dumps({"status": f"asking the teacher: {PREVIEW_UNITS} units of this leaf's pipeline"}) + "\n"
-        teacher, judge = opened[0]
         with tempfile.TemporaryDirectory(prefix="seedlab-preview-") as scratch:
-            file = Path(scratch, folder, "qna.yaml")
-            file.parent.mkdir(parents=True)
-            file.write_text(text, encoding="utf-8")
-            leaf = load_leaf(Path(scratch), f"{folder}/qna.yaml", cache)
-        for record in preview(settings, leaf, teacher, judge, PREVIEW_UNITS):
+            write_scratch(Path(scratch), folder, data, to_yaml(data), api.taxonomy)
+            leaf = load_leaf(Path(scratch), f"{folder}/qna.yaml", api.cache)
+        for record in preview(api.settings, leaf, teacher, judge, PREVIEW_UNITS):
             line = _candidate(record)
             kept += line["kept"]
             dropped += not line["kept"]
             yield json.dumps(line, ensure_ascii=False) + "\n"
     except SeedlabError as exc:
         yield json.dumps({"error": str(exc)}) + "\n"
+        return
+    except Exception as exc:  # a bug: the page learns that the preview failed, the terminal gets the traceback
+        traceback.print_exc()
+        yield json.dumps({"error": f"the preview failed ({type(exc).__name__}: {exc}); see the terminal"}) + "\n"
         return
     yield json.dumps({"done": True, "kept": kept, "dropped": dropped}) + "\n"
 

@@ -59,21 +59,21 @@ def form_to_data(form: dict[str, Any]) -> dict[str, Any]:
     kind = form.get("kind")
     if kind not in KINDS:
         raise FormError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    seeds = form.get("seed_examples") or []
-    if not isinstance(seeds, list):
-        raise FormError("seed_examples must be a list")
+    seeds = [_mapping(s, "each seed example") for s in _list(form.get("seed_examples"), "seed_examples")]
     data: dict[str, Any] = {"version": 3, "created_by": _text(form.get("created_by"))}
     if kind == "knowledge":
-        document = form.get("document") or {}
+        document = _mapping(form.get("document") or {}, "document")
         data["domain"] = _text(form.get("domain"))
         data["document_outline"] = _text(form.get("document_outline"))
         data["seed_examples"] = [
             {"context": _text(s.get("context")),
-             "questions_and_answers": [{"question": _text(qa.get("question")), "answer": _text(qa.get("answer"))}
-                                       for qa in s.get("questions_and_answers") or []]}
+             "questions_and_answers": [
+                 {"question": _text(qa.get("question")), "answer": _text(qa.get("answer"))}
+                 for qa in (_mapping(q, "each question and answer")
+                            for q in _list(s.get("questions_and_answers"), "questions_and_answers"))]}
             for s in seeds]
         data["document"] = {"repo": _text(document.get("repo")), "commit": _text(document.get("commit")),
-                            "patterns": [_text(p) for p in document.get("patterns") or []]}
+                            "patterns": [_text(p) for p in _list(document.get("patterns"), "document.patterns")]}
         return data
     data["task_description"] = _text(form.get("task_description"))
     data["seed_examples"] = [
@@ -87,7 +87,8 @@ def data_to_form(data: Any, path: str) -> dict[str, Any]:
     """A loaded qna.yaml as the form shows it (its content, not its comments or layout)."""
     if not isinstance(data, dict):
         raise FormError(f"{path}: the file is not a mapping of keys; fix it with `seedlab taxonomy validate`")
-    seeds = [s for s in data.get("seed_examples") or [] if isinstance(s, dict)]
+    listed = data.get("seed_examples")
+    seeds = [s for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
     top = PurePosixPath(path).parts[0] if path else ""
     form: dict[str, Any] = {"path": str(PurePosixPath(path).parent) if path.endswith((".yaml", ".yml")) else path,
                             "created_by": _plain(data.get("created_by"))}
@@ -97,11 +98,11 @@ def data_to_form(data: Any, path: str) -> dict[str, Any]:
         form |= {"kind": "knowledge", "domain": _plain(data.get("domain")),
                  "document_outline": _plain(data.get("document_outline")),
                  "document": {"repo": _plain(document.get("repo")), "commit": _plain(document.get("commit")),
-                              "patterns": [_plain(p) for p in document.get("patterns") or []]},
+                              "patterns": [_plain(p) for p in _items(document.get("patterns"))]},
                  "seed_examples": [{"context": _plain(s.get("context")),
                                     "questions_and_answers": [
                                         {"question": _plain(qa.get("question")), "answer": _plain(qa.get("answer"))}
-                                        for qa in s.get("questions_and_answers") or [] if isinstance(qa, dict)]}
+                                        for qa in _items(s.get("questions_and_answers")) if isinstance(qa, dict)]}
                                    for s in seeds]}
         return form
     grounded = any("context" in s for s in seeds)
@@ -117,20 +118,36 @@ def to_yaml(data: dict[str, Any]) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=WRAP, default_flow_style=False)
 
 
-def check_form(form: dict[str, Any], documents_cache: Path | None = None) -> tuple[str, str, list[FieldProblem]]:
+def check_form(form: dict[str, Any], documents_cache: Path | None = None,
+               taxonomy: Path | None = None) -> tuple[str, str, list[FieldProblem]]:
     """(taxonomy folder, YAML text, problems by field) for a form, through the validator `taxonomy validate` runs
     (schema, lint, limits and, for knowledge, reading the documents), on the text written to a scratch tree."""
     kind = form.get("kind")
     if kind not in KINDS:
         raise FormError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     folder = leaf_folder(str(form.get("path") or ""), kind)
-    text = to_yaml(form_to_data(form))
+    data = form_to_data(form)
+    text = to_yaml(data)
     with tempfile.TemporaryDirectory(prefix="seedlab-ui-") as scratch:
-        file = Path(scratch, folder, "qna.yaml")
-        file.parent.mkdir(parents=True)
-        file.write_text(text, encoding="utf-8")
+        file = write_scratch(Path(scratch), folder, data, text, taxonomy)
         (report,) = validate_paths([str(file)], documents_cache)
     return folder, text, [_field_problem(p) for p in report.problems]
+
+
+def write_scratch(scratch: Path, folder: str, data: dict[str, Any], text: str, taxonomy: Path | None) -> Path:
+    """The leaf written under a scratch tree as it would be in the taxonomy: a relative document repository is
+    made absolute against the taxonomy's git work tree, where `taxonomy validate` would look for it."""
+    repo = (data.get("document") or {}).get("repo") or ""
+    if taxonomy is not None and repo and "://" not in repo and ":" not in repo.split("/")[0] \
+            and not Path(repo).expanduser().is_absolute():
+        root = next((f for f in [taxonomy.resolve(), *taxonomy.resolve().parents] if (f / ".git").exists()),
+                    taxonomy.resolve())
+        data = {**data, "document": {**data["document"], "repo": str(root / repo)}}
+        text = to_yaml(data)
+    file = scratch / folder / "qna.yaml"
+    file.parent.mkdir(parents=True)
+    file.write_text(text, encoding="utf-8")
+    return file
 
 
 def _field_problem(problem: Problem) -> FieldProblem:
@@ -145,6 +162,25 @@ def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise FormError(f"form values must be text, got {type(value).__name__}")
     return value.replace("\r\n", "\n")  # browsers send CRLF from text areas; the content is kept as typed
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise FormError(f"{what} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise FormError(f"{what} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _items(value: Any) -> list[Any]:
+    """A loaded file's list, or nothing when the file holds something else there (the validator names it)."""
+    return value if isinstance(value, list) else []
 
 
 def _plain(value: Any) -> str:

@@ -3,6 +3,7 @@ and a leaf committed on a new branch. Nothing here pushes, and nothing writes ou
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import write_text_atomic
-from seedlab.taxonomy import changed_leaves, convert_document, document_format, find_leaves, validate_paths
+from seedlab.taxonomy import convert_document, document_format, find_leaves, validate_paths
 
 MAX_UPLOAD = 20 << 20  # bytes; a knowledge document of tens of pages is a few MiB even as PDF
 _BRANCH = re.compile(r"^(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
@@ -87,6 +88,8 @@ def upload(docs: Path, name: str, data: bytes) -> dict[str, Any]:
         raise RepoError(f"{name} is {len(data) / (1 << 20):.1f} MiB; the limit is {MAX_UPLOAD >> 20} MiB")
     convert_document(name, data)  # raises a clear error for what the pipeline could not read
     folder = docs / UPLOADS
+    if folder.is_symlink() or (folder / name).is_symlink():
+        raise RepoError(f"{folder / name} is a symbolic link; the page writes only real files in {docs}")
     folder.mkdir(parents=True, exist_ok=True)
     repo = git.Repo(folder) if (folder / ".git").exists() else git.Repo.init(folder, initial_branch="main")
     target = folder / name
@@ -103,28 +106,24 @@ def upload(docs: Path, name: str, data: bytes) -> dict[str, Any]:
 
 def commit_leaf(taxonomy: Path, folder: str, text: str, branch: str, message: str, author: str,
                 documents_cache: Path | None = None) -> Committed:
-    """Write `folder`/qna.yaml on a new branch made from the current HEAD and commit only that file."""
+    """Write `folder`/qna.yaml on a new branch made from the current HEAD and commit only that file; if any step
+    fails, the branch, the checkout and the file are put back as they were."""
     import git
 
     if not _BRANCH.fullmatch(branch) or branch.endswith((".", "/", ".lock")):
         raise RepoError(f"branch name {branch!r}: use letters, digits, '.', '_', '-' and '/'")
     if not message.strip():
         raise RepoError("write a commit message")
-    repo = git.Repo(taxonomy)
+    repo = _taxonomy_repo(taxonomy)
     if branch in repo.heads:
         raise RepoError(f"branch {branch!r} already exists; pick a new name (the page never changes a branch)")
-    if not repo.head.is_valid():
-        raise RepoError(f"the taxonomy {taxonomy} has no commit yet; commit something first")
     root = Path(repo.working_tree_dir or taxonomy).resolve()
-    file = leaf_file(root, f"{folder}/qna.yaml")
+    file = leaf_file(taxonomy, f"{folder}/qna.yaml")
     rel = file.relative_to(root).as_posix()
-    base = repo.head.commit.hexsha
-    try:
-        unchanged = repo.head.commit.tree[rel].data_stream.read() == text.encode("utf-8")
-    except KeyError:
-        unchanged = False
-    if unchanged:
-        raise RepoError(f"{rel} is already committed with this content: change the form first")
+    _check_target(repo, root, file, rel, text)
+    base, was = repo.head.commit.hexsha, (None if repo.head.is_detached else repo.active_branch.name)
+    before = file.read_bytes() if file.exists() else None
+    missing = [d for d in [file.parent, *file.parent.parents] if d.is_relative_to(root) and not d.exists()]
     actor = _actor(repo, author)
     env = {"GIT_AUTHOR_NAME": actor["author"].name, "GIT_AUTHOR_EMAIL": actor["author"].email,
            "GIT_COMMITTER_NAME": actor["committer"].name, "GIT_COMMITTER_EMAIL": actor["committer"].email}
@@ -135,21 +134,70 @@ def commit_leaf(taxonomy: Path, folder: str, text: str, branch: str, message: st
         repo.git.add("--", rel)
         with repo.git.custom_environment(**env):
             repo.git.commit("-m", message.strip(), "--", rel)  # only this file, whatever else is staged
-    except git.GitCommandError as exc:
-        where = repo.active_branch.name if not repo.head.is_detached else "a detached HEAD"
-        detail = (exc.stderr or str(exc)).strip().splitlines()[-1] if (exc.stderr or str(exc)).strip() else ""
-        raise RepoError(f"git refused the commit ({detail}); the taxonomy is on {where}") from exc
+    except (git.GitCommandError, OSError) as exc:
+        _roll_back(repo, file, rel, before, was or base, branch)
+        for folder in missing:  # the folders made for the leaf, innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        detail = (getattr(exc, "stderr", None) or str(exc)).strip().splitlines() or [""]
+        raise RepoError(f"the commit failed ({detail[-1]}); nothing was changed") from exc
     return _committed(repo, root, branch, rel, base, documents_cache)
 
 
+def _taxonomy_repo(taxonomy: Path) -> Any:
+    import git
+
+    try:
+        return git.Repo(taxonomy, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+        raise RepoError(f"the taxonomy {taxonomy} is not in a git repository; `git init` it first") from exc
+
+
+def _check_target(repo: Any, root: Path, file: Path, rel: str, text: str) -> None:
+    """Refuse before anything changes: no commit to branch from, a file where a folder must go, uncommitted edits
+    to the leaf (they would be overwritten), or content already committed."""
+    if not repo.head.is_valid():
+        raise RepoError(f"the taxonomy {root} has no commit yet; commit something first")
+    for parent in [file.parent, *file.parent.parents]:
+        if parent == root:
+            break
+        if parent.exists() and not parent.is_dir():
+            raise RepoError(f"{parent.relative_to(root)} is a file, not a folder: pick another place in the tree")
+    if file.exists() and repo.git.status("--porcelain", "--", rel).strip():
+        raise RepoError(f"{rel} has uncommitted edits: commit or stash them first, so the page does not overwrite them")
+    try:
+        unchanged = repo.head.commit.tree[rel].data_stream.read() == text.encode("utf-8")
+    except KeyError:
+        unchanged = False
+    if unchanged:
+        raise RepoError(f"{rel} is already committed with this content: change the form first")
+
+
+def _roll_back(repo: Any, file: Path, rel: str, before: bytes | None, was: str, branch: str) -> None:
+    """Put the checkout, the new branch and the leaf's file back as they were before a failed commit."""
+    import git
+
+    with contextlib.suppress(git.GitCommandError):  # nothing staged yet
+        repo.git.reset("-q", "--", rel)
+    if before is None:
+        file.unlink(missing_ok=True)
+    else:
+        file.write_bytes(before)
+    if not repo.head.is_detached and repo.active_branch.name == branch:
+        repo.git.switch("-q", was) if was in repo.heads else repo.git.switch("-q", "--detach", was)
+    if branch in repo.heads:
+        repo.git.branch("-D", branch)
+
+
 def _committed(repo: Any, root: Path, branch: str, rel: str, base: str, cache: Path | None) -> Committed:
-    """What `taxonomy diff` says of the new branch against where it started, and the command to push it."""
-    diff = changed_leaves(root, base)
-    reports = validate_paths([str(root / f) for f in diff.files], cache)
+    """What `taxonomy diff` says of the new branch's commits against where it started, and the command to push."""
+    changed = [f for f in repo.git.diff("--name-only", base, "HEAD").splitlines()
+               if f.endswith(("/qna.yaml", "/qna.yml"))]
+    reports = validate_paths([str(root / f) for f in changed], cache)
     errors = sum(r.errors for r in reports)
     warnings = sum(r.warnings for r in reports)
     problems = [f"{p.path}:{p.line}:{p.column}: {p.level}: {p.message}" for r in reports for p in r.problems]
-    verdict = (f"{len(diff.files)} changed leaf{'s' if len(diff.files) != 1 else ''} against {base[:8]}: "
+    verdict = (f"{len(changed)} changed leaf{'s' if len(changed) != 1 else ''} against {base[:8]}: "
                + ("valid" if not errors else f"{errors} error{'s' if errors != 1 else ''}")
                + (f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""))
     remote = repo.remotes[0].name if repo.remotes else "<remote>"

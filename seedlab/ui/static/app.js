@@ -242,27 +242,35 @@ async function preview() {
   list.textContent = "";
   $("preview-status").textContent = "Asking the teacher…";
   $("preview-status").className = "status";
-  const response = await api("/api/preview", {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(readForm()),
-  });
-  if (!response.ok) {
-    const data = await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
-    $("preview-status").textContent = data.error;
-    $("preview-status").className = "status bad";
-    return;
-  }
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let newline;
-    while ((newline = buffer.indexOf("\n")) >= 0) {
-      showCandidate(JSON.parse(buffer.slice(0, newline)));
-      buffer = buffer.slice(newline + 1);
+  $("preview").disabled = true; // one preview at a time
+  try {
+    const response = await api("/api/preview", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(readForm()),
+    });
+    if (!response.ok) {
+      const data = await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
+      $("preview-status").textContent = data.error || data.detail || `the server answered ${response.status}`;
+      $("preview-status").className = "status bad";
+      return;
     }
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let newline;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        showCandidate(JSON.parse(buffer.slice(0, newline)));
+        buffer = buffer.slice(newline + 1);
+      }
+    }
+  } catch (error) {
+    $("preview-status").textContent = `The preview stopped: ${error}`;
+    $("preview-status").className = "status bad";
+  } finally {
+    $("preview").disabled = false;
   }
 }
 
