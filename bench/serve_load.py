@@ -1,11 +1,11 @@
 """`seedlab model serve` under load and attack: many concurrent clients, streaming and not, mixed with hostile
 requests (malformed JSON, a huge body, absurd max_tokens, wrong and missing API keys, path tricks in the model
-name, a client that sends its body slowly), for a bounded time on loopback, twice.
+name, a client that sends its body slowly), in rounds of a bounded time on loopback.
 
 Prints requests served, statuses by kind, p50/p95 latency of the answered requests, and the server's memory
-(VmRSS) before, after the first round and after the second: growth between two equal rounds would be a leak.
+(VmRSS) at rest and after each round: growth that goes on round after round would be a leak.
 The baseline in the same run is the server at rest (its memory before any load).
-Run: .venv/bin/python bench/serve_load.py [--clients 32] [--seconds 30] [--model NAME]
+Run: .venv/bin/python bench/serve_load.py [--clients 32] [--seconds 30] [--rounds 3] [--model NAME]
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def report(name: str, log: list[tuple[str, int, float]]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of each of the two rounds")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model", help="model to serve (default: the configured default)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="seedlab-serve-load-"))
@@ -143,21 +144,21 @@ def main() -> None:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the server did not start: {server.stdout.read() if server.stdout else ''}")
             time.sleep(0.5)
-        rest = rss_mib(server.pid)
-        first = report("round 1", asyncio.run(round_(base, args.clients, args.seconds)))
-        after_first = rss_mib(server.pid)
-        second = report("round 2", asyncio.run(round_(base, args.clients, args.seconds)))
-        after_second = rss_mib(server.pid)
+        memory = [rss_mib(server.pid)]
+        rounds = []
+        for number in range(1, args.rounds + 1):
+            rounds.append(report(f"round {number}", asyncio.run(round_(base, args.clients, args.seconds))))
+            memory.append(rss_mib(server.pid))
         log_file = home / "logs" / "prompts.jsonl"
-        logs = [p for p in log_file.parent.glob("prompts.jsonl*")] if log_file.parent.exists() else []
+        logs = list(log_file.parent.glob("prompts.jsonl*")) if log_file.parent.exists() else []
         key_in_log = any(KEY in p.read_text() for p in logs)
-        print(f"\nserver memory (VmRSS): at rest {rest:.0f} MiB, after round 1 {after_first:.0f} MiB, after round 2 "
-              f"{after_second:.0f} MiB (round 2 vs round 1: {after_second - after_first:+.0f} MiB)")
-        print(f"clients {args.clients}, rounds of {args.seconds:.0f} s; 5xx or failed connections: "
-              f"{first['server_errors'] + second['server_errors']}; API key in the prompt log: {key_in_log}")
-        print(json.dumps({"clients": args.clients, "seconds": args.seconds, "round1": first, "round2": second,
-                          "rss_mib": [round(rest), round(after_first), round(after_second)],
-                          "key_in_log": key_in_log}))
+        steps = ", ".join(f"{b - a:+.0f}" for a, b in zip(memory, memory[1:], strict=False))
+        print(f"\nserver memory (VmRSS): at rest {memory[0]:.0f} MiB, after the rounds "
+              f"{', '.join(f'{m:.0f}' for m in memory[1:])} MiB (change per round: {steps} MiB)")
+        print(f"clients {args.clients}, {args.rounds} rounds of {args.seconds:.0f} s; 5xx or failed connections: "
+              f"{sum(r['server_errors'] for r in rounds)}; API key in the prompt log: {key_in_log}")
+        print(json.dumps({"clients": args.clients, "seconds": args.seconds, "rounds": rounds,
+                          "rss_mib": [round(m) for m in memory], "key_in_log": key_in_log}))
     finally:
         server.terminate()
         server.wait(timeout=30)
