@@ -136,9 +136,9 @@ def commit_leaf(taxonomy: Path, folder: str, text: str, branch: str, message: st
             repo.git.commit("-m", message.strip(), "--", rel)  # only this file, whatever else is staged
     except (git.GitCommandError, OSError) as exc:
         _roll_back(repo, file, rel, before, was or base, branch)
-        for folder in missing:  # the folders made for the leaf, innermost first
+        for made in missing:  # the folders made for the leaf, innermost first
             with contextlib.suppress(OSError):
-                folder.rmdir()
+                made.rmdir()
         detail = (getattr(exc, "stderr", None) or str(exc)).strip().splitlines() or [""]
         raise RepoError(f"the commit failed ({detail[-1]}); nothing was changed") from exc
     return _committed(repo, root, branch, rel, base, documents_cache)
