@@ -155,7 +155,10 @@ def main() -> None:
 
     quiet_libraries()
     root = args.home or Path(tempfile.mkdtemp(prefix="seedlab-scaling-"))
-    rows = [run_one(name, root, args.format, args.evaluate, args.plan_only, args.max_minutes) for name in args.docs]
+    rows = []
+    for name in args.docs:
+        rows.append(run_one(name, root, args.format, args.evaluate, args.plan_only, args.max_minutes))
+        print(f"row: {json.dumps(rows[-1])}", flush=True)  # each document's figures as soon as it is done
     print(f"\n{'document':22} {'fmt':4} {'words':>6} {'facts':>6} {'samples':>7} {'plan s':>7} {'gen s':>7} "
           f"{'train s':>8} {'s/1k words':>10} {'held-out':>16}")
     for r in rows:
