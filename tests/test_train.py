@@ -256,6 +256,128 @@ def test_next_token_loss_equals_the_models_own_loss_and_gradients() -> None:
     assert torch.allclose(ours_grad, model.model.layers[0].mlp.up_proj.weight.grad, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_token_logps_equal_log_softmax_and_its_gradient(dtype: str) -> None:
+    """The chunked log-probabilities (rows past one chunk, ignored targets) equal log_softmax's, both ways."""
+    import torch
+
+    from seedlab.train._logps import CHUNK_ROWS
+    from seedlab.train._losses import token_logps
+
+    torch.manual_seed(0)
+    logits = (torch.randn(3, CHUNK_ROWS, 50) * 4).to(getattr(torch, dtype)).requires_grad_()
+    targets = torch.randint(0, 50, (3, CHUNK_ROWS))
+    targets[1, 5:40] = IGNORE
+    weights = torch.randn(3, CHUNK_ROWS)
+    ours = token_logps(logits, targets)
+    (ours * weights).sum().backward()
+    ours_grad, logits.grad = logits.grad.clone(), None
+    keep = targets != IGNORE
+    theirs = torch.log_softmax(logits.float(), -1).gather(-1, targets.clamp(min=0)[..., None])[..., 0] * keep
+    (theirs * weights).sum().backward()
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    assert float(ours[1, 5:40].abs().sum()) == 0.0
+    tolerance = 1e-6 if dtype == "float32" else 1e-2  # bf16 gradients round once, at the end, either way
+    assert torch.allclose(ours_grad.float(), logits.grad.float(), atol=tolerance)
+
+
+def test_left_padding_keeps_its_mask_and_right_padding_drops_it() -> None:
+    """A right-padded batch runs without its padding mask and gives the masked run's loss; a left-padded one
+    (where the mask matters) keeps it."""
+    import torch
+
+    from seedlab.train._data import collate
+    from seedlab.train._losses import next_token_loss
+
+    model, tokenizer = tiny_loader("tiny")
+    samples = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}],
+                "metadata": {"unmask": False}} for q, a in FACTS]
+    examples = tokenize(samples, tokenizer, 128, DataReport("x"))
+    batch = collate(examples, [0, 3, 5], tokenizer.pad_token_id)
+    seen: list[Any] = []
+    model.register_forward_pre_hook(lambda _m, _a, kw: seen.append(kw.get("attention_mask")), with_kwargs=True)
+    right = float(next_token_loss(model, batch))
+    shift = (batch["attention_mask"] == 0).sum(dim=1)
+    left = {k: torch.stack([row.roll(int(s)) for row, s in zip(v, shift, strict=True)]) for k, v in batch.items()}
+    masked_left = float(next_token_loss(model, left))
+    assert seen[0] is None and seen[1] is not None
+    assert masked_left == pytest.approx(right, rel=1e-4)
+
+
+def test_lora_inputs_under_bf16_autocast_train_as_with_peft_casting() -> None:
+    """Skipping peft's bf16 -> fp32 -> bf16 input casts under autocast (as the loss does) changes neither the
+    logits nor the LoRA gradients."""
+    import torch
+    from peft.helpers import disable_input_dtype_casting
+
+    from seedlab.config import TrainConfig
+    from seedlab.train._data import collate
+    from seedlab.train._model import prepare_model
+
+    model, tokenizer = tiny_loader("tiny")
+    model = prepare_model(model, TrainConfig(precision="bf16"), False, "cpu")
+    torch.manual_seed(0)
+    for name, weight in model.named_parameters():
+        if "lora_B" in name:  # zero at the start, which would hide what the LoRA path computes
+            torch.nn.init.normal_(weight, std=0.05)
+    samples = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}],
+                "metadata": {"unmask": False}} for q, a in FACTS]
+    batch = collate(tokenize(samples, tokenizer, 128, DataReport("x")), [0, 3, 5], tokenizer.pad_token_id)
+    runs = []
+    for skip_casts in (False, True):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16), disable_input_dtype_casting(model, active=skip_casts):
+            logits = model(input_ids=batch["input_ids"]).logits
+        logits.float().square().mean().backward()
+        runs.append((logits.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]))
+    (logits_cast, grads_cast), (logits_skip, grads_skip) = runs
+    assert logits_skip.dtype == torch.bfloat16
+    assert torch.equal(logits_cast, logits_skip)
+    assert all(torch.equal(a, b) for a, b in zip(grads_cast, grads_skip, strict=True))
+
+
+def test_short_row_attention_equals_torch_attention_and_its_gradients() -> None:
+    """The CPU attention for short rows gives SDPA's causal attention (grouped heads) and gradients; a row past
+    SHORT and a masked batch go to SDPA itself."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from seedlab.train import _attention
+
+    class Layer(torch.nn.Module):
+        num_key_value_groups = 3
+        is_causal = True
+
+    torch.manual_seed(0)
+    for length in (5, _attention.SHORT, _attention.SHORT + 1):
+        inputs = [torch.randn(2, heads, length, 16, requires_grad=True) for heads in (6, 2, 2)]
+        ours = _attention.causal_attention(Layer(), *inputs, None)[0]
+        ours.square().sum().backward()
+        ours_grads = [t.grad.clone() for t in inputs]
+        for t in inputs:
+            t.grad = None
+        theirs = sdpa_attention_forward(Layer(), *inputs, None)[0]
+        theirs.square().sum().backward()
+        assert torch.allclose(ours, theirs, atol=1e-5)
+        assert all(torch.allclose(a, t.grad, atol=1e-4) for a, t in zip(ours_grads, inputs, strict=True))
+    full = torch.zeros(1, 1, 4, 4)  # a mask that lets every token see every other: only SDPA honours it
+    q, k, v = torch.randn(1, 6, 4, 16), torch.randn(1, 2, 4, 16), torch.randn(1, 2, 4, 16)
+    assert torch.allclose(_attention.causal_attention(Layer(), q, k, v, full)[0],
+                          sdpa_attention_forward(Layer(), q, k, v, full)[0])
+    assert not torch.allclose(_attention.causal_attention(Layer(), q, k, v, None)[0],
+                              sdpa_attention_forward(Layer(), q, k, v, full)[0])
+
+
+def test_the_trainer_runs_short_rows_through_its_own_attention() -> None:
+    from seedlab.config import TrainConfig
+    from seedlab.train._attention import NAME
+    from seedlab.train._model import prepare_model
+
+    model, _ = tiny_loader("tiny")
+    prepared = prepare_model(model, TrainConfig(), False, "cpu")
+    assert prepared.base_model.model.config._attn_implementation == NAME
+
+
 def test_a_precision_the_trainer_does_not_know_is_a_clear_error(tmp_path: Path) -> None:
     settings = load_settings()
     fast_phases(settings, epochs=1)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from seedlab.config import Settings, TrainConfig
+from seedlab.train._attention import use_short_attention
 from seedlab.train._loop import use_bf16
 
 ModelLoader = Callable[[str], tuple[Any, Any]]  # a model reference -> (model, tokenizer); tests pass a tiny one
@@ -37,10 +38,12 @@ def model_loader(settings: Settings, given: ModelLoader | None = None) -> ModelL
 
 def prepare_model(model: Any, config: TrainConfig, full: bool, device: str, task: str = "CAUSAL_LM") -> Any:
     """The model as it trains: LoRA layers added (unless `full`), on `device`, frozen weights in bf16 where
-    bf16 autocast runs (autocast would otherwise re-cast them on every step). `task` "SEQ_CLS" also trains the
-    scalar head of a reward model."""
+    bf16 autocast runs (autocast would otherwise re-cast them on every step), with the faster attention for short
+    rows on CPU. `task` "SEQ_CLS" also trains the scalar head of a reward model."""
     import torch
 
+    if device == "cpu":
+        use_short_attention(model)
     core = (model if full else _with_lora(model, config, task)).to(device)
     if use_bf16(device.split(":")[0], config.precision):
         for weight in core.parameters():
