@@ -21,6 +21,7 @@ from seedlab.taxonomy._leaf import (
     git_blob_id,
     load_leaf,
     read_documents,
+    work_tree,
 )
 from seedlab.taxonomy._report import FORMATS, format_problem
 from seedlab.taxonomy._validate import validate_file
@@ -30,7 +31,7 @@ __all__ = [
     "FORMATS", "DiffResult", "Document", "FileReport", "KnowledgeLeaf", "KnowledgeSeed", "Leaf", "Problem",
     "QnA", "SkillLeaf", "SkillSeed", "changed_leaves", "convert_document", "document_format", "document_problems",
     "find_leaves", "format_problem", "git_blob_id", "readable_text",
-    "load_leaf", "read_documents", "read_yaml", "validate_file", "validate_paths",
+    "load_leaf", "read_documents", "read_yaml", "validate_file", "validate_paths", "work_tree",
 ]
 
 

@@ -157,7 +157,7 @@ def document_problems(path: Path, display: str, cache: Path | None = None) -> li
     if "://" in repo_ref.removeprefix("file://") or ":" in repo_ref.split("/")[0] or "{{" in repo_ref:
         return []
     try:
-        read_documents(repo_ref, str(document["commit"]), list(document["patterns"]), _taxonomy_root(path), cache)
+        read_documents(repo_ref, str(document["commit"]), list(document["patterns"]), work_tree(path), cache)
     except TaxonomyError as exc:
         node = (key_node(parsed.root, "document") if parsed.root is not None else None)
         line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node is not None else (1, 1)
@@ -165,12 +165,14 @@ def document_problems(path: Path, display: str, cache: Path | None = None) -> li
     return []
 
 
-def _taxonomy_root(path: Path) -> Path:
-    """The git work tree holding a leaf (relative document repositories are resolved against it)."""
-    for folder in path.resolve().parents:
+def work_tree(path: Path) -> Path:
+    """The git work tree holding `path` (a leaf file or a taxonomy folder), against which relative document
+    repositories are resolved; the path's own folder when no work tree holds it."""
+    resolved = path.resolve()
+    for folder in [resolved, *resolved.parents]:
         if (folder / ".git").exists():
             return folder
-    return path.resolve().parent
+    return resolved if resolved.is_dir() else resolved.parent
 
 
 def _converted(where: str, blob: Any, cache: Path | None) -> str:

@@ -22,7 +22,7 @@ from seedlab.backends import Backend
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
 from seedlab.ui import _repo
-from seedlab.ui._form import check_form, data_to_form, form_to_data, leaf_folder, to_yaml, write_scratch
+from seedlab.ui._form import check_form, data_to_form, form_to_data, to_yaml, write_scratch
 
 TOKEN_HEADER = "X-Seedlab-Token"
 MAX_JSON = 1 << 20  # a form is a few KiB; bigger bodies are refused before they are parsed
@@ -127,8 +127,8 @@ class _Api:
 
     async def preview(self, request: Request) -> StreamingResponse:
         form = await _json(request)
-        self._valid(form, "fix the form first")
-        lines = _preview_lines(self, form_to_data(form), leaf_folder(str(form.get("path")), str(form.get("kind"))))
+        folder, _ = self._valid(form, "fix the form first")
+        lines = _preview_lines(self, form_to_data(form), folder)
         return StreamingResponse(lines, media_type="application/x-ndjson")
 
     def open_models(self) -> tuple[Backend, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from seedlab.errors import SeedlabError
-from seedlab.taxonomy import Problem, validate_paths
+from seedlab.taxonomy import Problem, validate_paths, work_tree
 
 KINDS = ("freeform", "grounded", "knowledge")
 # Where each kind's leaves live in InstructLab's tree (the validator picks the schema by the top folder).
@@ -140,9 +140,7 @@ def write_scratch(scratch: Path, folder: str, data: dict[str, Any], text: str, t
     repo = (data.get("document") or {}).get("repo") or ""
     if taxonomy is not None and repo and "://" not in repo and ":" not in repo.split("/")[0] \
             and not Path(repo).expanduser().is_absolute():
-        root = next((f for f in [taxonomy.resolve(), *taxonomy.resolve().parents] if (f / ".git").exists()),
-                    taxonomy.resolve())
-        data = {**data, "document": {**data["document"], "repo": str(root / repo)}}
+        data = {**data, "document": {**data["document"], "repo": str(work_tree(taxonomy) / repo)}}
         text = to_yaml(data)
     file = scratch / folder / "qna.yaml"
     file.parent.mkdir(parents=True)
