@@ -39,7 +39,7 @@ def run_demo(home: Path | None, echo: Callable[[str], None], leaf_bars: Bars | N
     """init -> taxonomy diff -> data generate -> model train -> model evaluate -> one chat answer, timed.
 
     `leaf_bars` and `step_bars` open progress displays for data generate and model train."""
-    from seedlab.eval import render_table, uplift_line
+    from seedlab.eval import render_coverage, render_table, uplift_line
 
     demo = _Demo(DemoResult(_scratch_home(home)), echo)
     echo(f"seedlab demo in {demo.result.home}")
@@ -57,6 +57,8 @@ def run_demo(home: Path | None, echo: Callable[[str], None], leaf_bars: Bars | N
     echo(f"{'total':16} {sum(s for _, s in demo.result.times):8.1f}")
     echo("")
     echo(render_table(report.rows))
+    if report.coverage:
+        echo(render_coverage(report.answers, report.coverage))
     echo(f"chart: {report.chart}")
     echo(f"demo home: {demo.result.home} (SEEDLAB_HOME={demo.result.home} seedlab model chat --adapter {adapter})")
     if report.uplift:

@@ -12,7 +12,16 @@ from seedlab.backends import Backend, FakeBackend, Request
 from seedlab.cli import cli
 from seedlab.config import load_settings
 from seedlab.errors import SeedlabError
-from seedlab.eval import EvaluateOptions, evaluate, key_fact_score, key_facts, load_questions, token_f1, uplift_line
+from seedlab.eval import (
+    EvaluateOptions,
+    evaluate,
+    key_fact_score,
+    key_facts,
+    load_questions,
+    render_coverage,
+    token_f1,
+    uplift_line,
+)
 from seedlab.judge.judging import both_orders_outcome, parse_pair_verdict, parse_rating
 from seedlab.workspace import init_workspace
 
@@ -196,3 +205,74 @@ def test_an_unknown_candidate_fails_before_any_model_answers() -> None:
                                       "empty"])
     assert result.exit_code == 1
     assert result.output.startswith("error: unknown model 'no-such-model'") and "answers" not in result.output
+
+
+# --- held-out questions against the training data ------------------------------------------------------------------
+
+
+def _sample(question: str, answer: str) -> str:
+    return json.dumps({"messages": [{"role": "user", "content": question},
+                                    {"role": "assistant", "content": answer}]}) + "\n"
+
+
+def test_each_held_out_miss_reads_as_never_asked_or_not_learned_and_leaks_are_named(tmp_path: Path) -> None:
+    taxonomy = _setup()
+    motto = next(json.loads(line)["question"] for line in (taxonomy / HELDOUT).read_text().splitlines()
+                 if "motto" in line)
+    data = tmp_path / "knowledge.jsonl"
+    data.write_text(_sample("Which bean is the library's rarest?", "The Vey Crimson bean is its rarest holding.")
+                    + _sample("Tell me about the rarest holding.", "It is the vey crimson bean, once thought lost.")
+                    + _sample("How did the library begin?", "It began with 212 packets of seed.")
+                    + _sample(f"Answer briefly. {motto}", "Its motto is: Every seed comes home.")
+                    + "not json\n" + json.dumps({"messages": "no"}) + "\n")
+    trained = _knows({"rarest": "The Vey Crimson bean.", "motto": "Every seed comes home."})
+    backends: dict[str, Backend] = {"base": _knows({}), "candidate": trained}
+    options = EvaluateOptions("cand", benchmarks=("knowledge-branch",), taxonomy_base="empty",
+                              questions=taxonomy / HELDOUT, training_data=(data,))
+    report = evaluate(load_settings(), options, lambda _line: None, backends.__getitem__)
+
+    held = {r["question"]: r for r in report.answers if r["held_out"]}
+    rarest = next(r for q, r in held.items() if "rarest" in q)["training"]
+    packets = next(r for q, r in held.items() if "packets" in q)["training"]
+    assert rarest == {"covered": 2, "verbatim": False, "outcome": "learned"}  # case and punctuation do not matter
+    assert packets == {"covered": 1, "verbatim": False, "outcome": "asked but not learned"}
+    assert held[motto]["training"] == {"covered": 1, "verbatim": True, "outcome": "learned"}
+    assert "training" not in next(r for r in report.answers if not r["held_out"])  # seed questions are not held out
+    summary = report.coverage
+    assert summary is not None and summary["samples"] == 4
+    assert summary["outcomes"] == {"learned": 2, "asked but not learned": 1, "never asked": 7}
+    assert summary["verbatim"] == [motto]
+    # without the leaked motto question: 1 of 9 known -> 11.1 points (with it: 20.0)
+    assert summary["uplift_without_verbatim"] == {"base": 0.0, "candidate": 11.1, "points": 11.1, "questions": 9}
+    saved = json.loads((report.run_dir / "report.json").read_text())
+    assert saved["training_data"] == summary and saved["options"]["training_data"] == [str(data)]
+    text = render_coverage(report.answers, summary)
+    assert "2 learned, 1 asked but not learned, 7 never asked" in text
+    assert f"word for word in the training data: {motto!r}" in text
+    assert "uplift without those questions: +11.1 points (base 0.0 -> trained 11.1) on 9 held-out questions" in text
+
+
+def test_an_adapter_from_model_train_names_its_own_training_data(tmp_path: Path) -> None:
+    from seedlab.train import trained_on
+
+    run = tmp_path / "run"
+    (run / "phase-knowledge").mkdir(parents=True)
+    (run / "adapter").mkdir()
+    knowledge, replay = tmp_path / "knowledge.jsonl", tmp_path / "replay.jsonl"
+    knowledge.write_text(_sample("q", "a"))
+    replay.write_text(_sample("q", "a"))
+    (run / "phase-knowledge" / "meta.json").write_text(json.dumps({"data": str(knowledge)}))
+    (run / "phase-skills").mkdir()
+    (run / "phase-skills" / "meta.json").write_text(json.dumps({"data": str(tmp_path / "gone.jsonl")}))
+    (run / "run.json").write_text(json.dumps({"options": {"replay_data": str(replay)}}))
+    assert trained_on(run / "adapter") == [knowledge, replay]  # a file that is gone is left out
+    assert trained_on(tmp_path / "elsewhere") == []
+
+
+def test_evaluate_names_a_missing_training_data_file() -> None:
+    _setup()
+    result = CliRunner().invoke(cli, ["model", "evaluate", "--candidate", "x", "--taxonomy-base", "empty",
+                                      "--training-data", "nope.jsonl"])
+    assert result.exit_code == 1
+    assert result.output.strip() == ("error: nope.jsonl: no such training data file (--training-data takes a JSONL "
+                                     "file)")

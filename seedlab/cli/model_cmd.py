@@ -175,17 +175,23 @@ def convert_cmd(adapter: Path, to: str, quantize: str, model: str | None, output
 @click.option("--questions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Held-out knowledge questions, JSONL: question, answer, optional key_facts and leaf.")
 @click.option("--judge", help="Judge model; given, it also grades knowledge answers against the reference.")
+@click.option("--training-data", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSONL the candidate trained on (repeatable; default: an adapter's own run's data), to report per "
+                   "held-out question how many samples stated its fact and whether it leaked word for word.")
 def evaluate_cmd(candidate: str, base: str | None, benchmarks: tuple[str, ...], taxonomy_base: str | None,
-                 questions: Path | None, judge: str | None) -> None:
+                 questions: Path | None, judge: str | None, training_data: tuple[Path, ...]) -> None:
     """Compare a trained model with its base on the changed leaves: key facts and F1 for knowledge, pairwise
     judge verdicts (both orders) for skills; ends with the knowledge uplift in points."""
     from seedlab.config import load_settings
-    from seedlab.eval import BENCHMARKS, EvaluateOptions, evaluate, render_table, uplift_line
+    from seedlab.eval import BENCHMARKS, EvaluateOptions, evaluate, render_coverage, render_table, uplift_line
 
     options = EvaluateOptions(candidate=candidate, base=base, benchmarks=benchmarks or BENCHMARKS,
-                              taxonomy_base=taxonomy_base, questions=questions, judge=judge)
+                              taxonomy_base=taxonomy_base, questions=questions, judge=judge,
+                              training_data=training_data)
     report = evaluate(load_settings(), options, click.echo)
     click.echo(render_table(report.rows))
+    if report.coverage:
+        click.echo(render_coverage(report.answers, report.coverage))
     click.echo(f"report: {report.run_dir / 'report.json'}; chart: {report.chart}")
     if report.uplift:
         click.echo(uplift_line(report.uplift))

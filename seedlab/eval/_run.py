@@ -15,6 +15,7 @@ from seedlab.backends import Backend, Request
 from seedlab.charts import chart
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
+from seedlab.eval._coverage import TrainingText, diagnose
 from seedlab.eval._score import key_fact_score, key_facts, token_f1
 from seedlab.fsutil import new_run_dir, read_jsonl_rows, write_text_atomic
 from seedlab.judge.judging import Judge, as_judge, open_judge
@@ -34,6 +35,7 @@ class EvaluateOptions:
     taxonomy_base: str | None = None
     questions: Path | None = None  # held-out questions (JSONL: question, answer, optional key_facts, leaf)
     judge: str | None = None  # judge model; given, it also grades knowledge answers against the reference
+    training_data: tuple[Path, ...] = ()  # what the candidate trained on (default: an adapter's own run's data)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class EvalReport:
     rows: list[dict[str, Any]]
     uplift: dict[str, Any] | None
     answers: list[dict[str, Any]] = field(default_factory=list)
+    coverage: dict[str, Any] | None = None  # held-out questions against the training data (eval/_coverage.py)
 
     @property
     def chart(self) -> Path:
@@ -67,6 +70,7 @@ def evaluate(settings: Settings, options: EvaluateOptions, echo: Callable[[str],
     unknown = set(options.benchmarks) - set(BENCHMARKS)
     if unknown:
         raise SeedlabError(f"unknown benchmark {sorted(unknown)[0]!r}; choose from {', '.join(BENCHMARKS)}")
+    files = _training_files(options)  # a wrong path fails now, not after minutes of answers
     knowledge, skills = _questions(settings, options)
     if not skills and not knowledge:
         raise SeedlabError("nothing to evaluate: no changed leaf of the chosen benchmarks and no --questions; "
@@ -92,11 +96,21 @@ def evaluate(settings: Settings, options: EvaluateOptions, echo: Callable[[str],
             backend.close()
     rows += skill_rows
     uplift = _uplift(records)
+    covered = diagnose(records, TrainingText.read(files)) if files else None
     run_dir = new_run_dir(settings.evaluations_path)
-    report = EvalReport(run_dir, rows, uplift, records + skill_records)
+    report = EvalReport(run_dir, rows, uplift, records + skill_records, covered)
     _write(report, options, backends_ids={"base": options.base or settings.config.model.default,
                                           "candidate": options.candidate})
     return report
+
+
+def _training_files(options: EvaluateOptions) -> list[Path]:
+    from seedlab.train import trained_on
+
+    missing = [p for p in options.training_data if not Path(p).is_file()]
+    if missing:
+        raise SeedlabError(f"{missing[0]}: no such training data file (--training-data takes a JSONL file)")
+    return [Path(p) for p in options.training_data] or trained_on(Path(options.candidate))
 
 
 # --- questions ---------------------------------------------------------------------------------------------------
@@ -257,9 +271,10 @@ def render_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _write(report: EvalReport, options: EvaluateOptions, backends_ids: dict[str, str]) -> None:
-    options_json = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}
+    options_json = {k: (str(v) if isinstance(v, Path) else [str(p) for p in v] if k == "training_data" else v)
+                    for k, v in asdict(options).items()}
     data = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "models": backends_ids,
-            "options": options_json, "rows": report.rows, "uplift": report.uplift}
+            "options": options_json, "rows": report.rows, "uplift": report.uplift, "training_data": report.coverage}
     write_text_atomic(report.run_dir / "answers.jsonl", "".join(json.dumps(r) + "\n" for r in report.answers))
     _chart(report.rows, report.chart)
     write_text_atomic(report.run_dir / "report.json", json.dumps(data, indent=2))

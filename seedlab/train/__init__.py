@@ -11,8 +11,8 @@ from seedlab.train._export import convert, requantize, write_compared
 from seedlab.train._model import ModelLoader, load_model
 from seedlab.train._preference import TuneConfig, tune
 from seedlab.train._reward import RewardConfig, answer_logprobs, fit_reward, likelihood_scores, reward_scores
-from seedlab.train._run import TrainOptions, TrainResult, train
+from seedlab.train._run import TrainOptions, TrainResult, train, trained_on
 
 __all__ = ["ModelLoader", "Ranks", "RewardConfig", "TrainOptions", "TrainResult", "TuneConfig", "answer_logprobs",
            "convert", "fit_reward", "likelihood_scores", "load_model", "requantize", "reward_scores", "share", "start",
-           "stop", "train", "tune", "write_compared"]
+           "stop", "train", "trained_on", "tune", "write_compared"]

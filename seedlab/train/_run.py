@@ -180,6 +180,16 @@ class _Training:
         return TrainResult(self.run_dir, adapter, results, self.ranks.main)
 
 
+def trained_on(model_dir: Path) -> list[Path]:
+    """The data files a `model train` output (its `adapter` or `model` folder) learned from: each phase's data
+    (from its meta.json) and the skills phase's replay file; [] for any other folder."""
+    run_dir = Path(model_dir).parent
+    files = [Path(str(read_json_object(meta).get("data", ""))) for meta in sorted(run_dir.glob("phase-*/meta.json"))]
+    replay = read_json_object(run_dir / "run.json").get("options", {}).get("replay_data")
+    files += [Path(replay)] if isinstance(replay, str) and replay else []
+    return [f for f in dict.fromkeys(files) if f.name and f.is_file()]
+
+
 # A LoRA step on the default model on a 2-core CPU (median over the example build's steps, 2026-12-04): ~240 tokens/s
 # under bf16 autocast on a CPU with native bf16, ~130 in fp32.
 DEFAULT_TOKENS_PER_S = {True: 240.0, False: 130.0}
