@@ -190,13 +190,18 @@ def test_evaluate_with_judge_grades_knowledge_against_the_reference() -> None:
     assert all(r["benchmark"] == "knowledge-branch" for r in report.rows)
 
 
-def test_evaluate_cli_errors_are_one_line() -> None:
+@pytest.mark.parametrize(("args", "error"), [
+    (["--benchmark", "skills-branch", "--taxonomy-base", "HEAD"],
+     "nothing to evaluate: no changed leaf of the chosen benchmarks and no --questions; use --taxonomy-base empty for "
+     "the whole tree"),
+    (["--taxonomy-base", "empty", "--training-data", "nope.jsonl"],
+     "nope.jsonl: no such training data file (--training-data takes a JSONL file)"),
+])
+def test_evaluate_cli_errors_are_one_line(args: list[str], error: str) -> None:
     _setup()
-    result = CliRunner().invoke(cli, ["model", "evaluate", "--candidate", "x", "--benchmark", "skills-branch",
-                                      "--taxonomy-base", "HEAD"])
+    result = CliRunner().invoke(cli, ["model", "evaluate", "--candidate", "x", *args])
     assert result.exit_code == 1
-    assert result.output.strip() == ("error: nothing to evaluate: no changed leaf of the chosen benchmarks and no "
-                                     "--questions; use --taxonomy-base empty for the whole tree")
+    assert result.output.strip() == f"error: {error}"
 
 
 def test_an_unknown_candidate_fails_before_any_model_answers() -> None:
@@ -267,12 +272,3 @@ def test_an_adapter_from_model_train_names_its_own_training_data(tmp_path: Path)
     (run / "run.json").write_text(json.dumps({"options": {"replay_data": str(replay)}}))
     assert trained_on(run / "adapter") == [knowledge, replay]  # a file that is gone is left out
     assert trained_on(tmp_path / "elsewhere") == []
-
-
-def test_evaluate_names_a_missing_training_data_file() -> None:
-    _setup()
-    result = CliRunner().invoke(cli, ["model", "evaluate", "--candidate", "x", "--taxonomy-base", "empty",
-                                      "--training-data", "nope.jsonl"])
-    assert result.exit_code == 1
-    assert result.output.strip() == ("error: nope.jsonl: no such training data file (--training-data takes a JSONL "
-                                     "file)")
