@@ -110,10 +110,12 @@ def test_a_reward_model_learns_to_score_the_better_answer_higher(tmp_path: Path,
     settings.config.train.max_length = 128
     pairs = [(q, a, FACTS[(k + 1) % len(FACTS)][1]) for k, (q, a) in enumerate(FACTS)]
     loader = tiny_scalar_loader if head == "scalar" else tiny_loader
-    adapter = fit_reward(settings, "tiny", pairs, tmp_path / "reward", RewardConfig(30, 5e-3, 0, head),
+    adapter = fit_reward(settings, "tiny", pairs, tmp_path / "reward", RewardConfig(60, 2e-3, 0, head),
                          lambda _l: None, loader=loader)
     rows = [json.loads(line) for line in (tmp_path / "reward" / "metrics.jsonl").read_text().splitlines()]
-    assert rows[-1]["loss"] < 0.1 and rows[-1]["loss"] < rows[0]["loss"] / 4
+    # The last steps' mean, not one step's loss: a single six-pair batch swings with the attention kernel's rounding.
+    last = sum(r["loss"] for r in rows[-4:]) / 4
+    assert last < 0.1 and last < rows[0]["loss"] / 4
     base, tokenizer = loader("tiny")
     model = PeftModel.from_pretrained(base, str(adapter))
     score = reward_scores if head == "scalar" else likelihood_scores
@@ -223,7 +225,7 @@ def test_likelihood_and_reward_judges_open_from_their_references(tmp_path: Path,
 
     settings.config.train.tokens_per_batch = 128
     settings.config.train.max_length = 128
-    adapter = fit_reward(settings, "tiny", items, tmp_path / "r", RewardConfig(30, 5e-3, 0, "scalar"),
+    adapter = fit_reward(settings, "tiny", items, tmp_path / "r", RewardConfig(60, 2e-3, 0, "scalar"),
                          lambda _l: None, loader=tiny_scalar_loader)
     folder = tmp_path / "judge"
     (folder).mkdir()
