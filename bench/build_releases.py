@@ -3,21 +3,34 @@ adds a knowledge leaf (a new invented document) and a skill leaf, and build 2 co
 
 Prints each build's time, the teacher requests per leaf (build 2 should call the teacher for the two new leaves
 only), the held-out key-fact scores of both knowledge leaves (base, build 1, build 2), the regression figures,
-and whether each release verifies. Run: .venv/bin/python bench/build_releases.py [--home DIR]
+and whether each release verifies.
+
+The first leaf's ten held-out questions make one question ten points, and two builds differed by 10-20 points on
+them by chance; so before build 1 the benchmark commits the 31 reworded questions of bench/documents/halvane/ beside
+them (41 in all; --leaf-heldout-only keeps the ten). --set KEY=VALUE changes config.yaml (dotted keys, YAML values)
+before the builds. --previous ID with --home runs only build 2 again on that home's build 1 (the second release
+is committed once), so designs of build 2 compare on the same build 1 and the same SDG samples.
+Run: .venv/bin/python bench/build_releases.py [--home DIR] [--set build.replay_share=1] [--previous ID]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from seedlab.build import BuildOptions, build, verify_release
 from seedlab.config import Home, load_settings
 from seedlab.workspace import add_example_release, init_workspace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from knowledge_learning import heldout_file, with_overrides  # noqa: E402  (sibling bench script)
 
 HALVANE = "knowledge/community/seed_libraries/halvane/qna.yaml"
 MARROWICK = "knowledge/community/harbour_clocks/marrowick/qna.yaml"
@@ -33,23 +46,55 @@ def heldout(state: dict[str, Any], leaf: str, which: str = "chosen") -> float | 
     return None if "heldout" not in scores else round(100 * scores["heldout"], 1)
 
 
+def parse_set(item: str) -> tuple[str, Any]:
+    key, sep, value = item.partition("=")
+    if not sep or "." not in key:
+        raise SystemExit(f"--set {item!r}: give SECTION.KEY=VALUE, e.g. build.replay_share=1")
+    return key, yaml.safe_load(value)
+
+
+def more_heldout(settings: Any) -> None:
+    """The 31 reworded questions on the first leaf's document added to its held-out file, and committed."""
+    import git
+
+    target = settings.taxonomy_path / HALVANE.replace("qna.yaml", "heldout.jsonl")
+    target.write_text(target.read_text(encoding="utf-8") + heldout_file("halvane").read_text(encoding="utf-8"),
+                      encoding="utf-8")
+    repo = git.Repo(settings.taxonomy_path)
+    repo.index.add([str(target.relative_to(settings.taxonomy_path))])
+    repo.index.commit("bench: 31 more held-out questions for the first leaf")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, help="a new folder for the builds (default: a temporary one)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config.yaml change before the builds, e.g. build.replay_share=1 (repeatable)")
+    parser.add_argument("--previous", help="with --home: run build 2 only, continuing this build id of that home")
+    parser.add_argument("--leaf-heldout-only", action="store_true",
+                        help="score the first leaf on its own ten held-out questions only")
     args = parser.parse_args()
+    if args.previous and not args.home:
+        parser.error("--previous needs the --home that holds that build")
     home = Home.under(args.home or Path(tempfile.mkdtemp(prefix="seedlab-builds-")))
-    init_workspace(load_settings(home=home))
-    settings = load_settings(home=home)
+    if not args.previous:
+        init_workspace(load_settings(home=home))
+        settings = load_settings(home=home)
+        if not args.leaf_heldout_only:
+            more_heldout(settings)
+    settings = with_overrides(load_settings(home=home), dict(parse_set(item) for item in args.set))
     results = []
     for number in (1, 2):
-        if number == 2:
+        if number == 1 and args.previous:
+            continue
+        if number == 2 and not (settings.taxonomy_path / MARROWICK).is_file():
             add_example_release(settings)
-        previous = results[-1][0].build_dir.name if results else None
+        previous = results[-1][0].build_dir.name if results else args.previous
         start = time.perf_counter()
         result = build(settings, BuildOptions(previous=previous), print)
         results.append((result, time.perf_counter() - start))
-    print(f"\nhome: {home.data}")
-    for number, (result, seconds) in enumerate(results, 1):
+    print(f"\nhome: {home.data}; config changes: {args.set or 'none'}")
+    for number, (result, seconds) in enumerate(results, 2 if args.previous else 1):
         state = result.report
         calls = {leaf.split("/")[-2]: info["teacher_requests"] for leaf, info in state["generate"]["leaves"].items()}
         regression = state["regression"]
@@ -60,7 +105,7 @@ def main() -> None:
         print(f"  regression: accuracy {regression['accuracy']}, nll increase {regression['nll_increase']}, "
               f"regressed {regression['regressed']}; verify: {verify_release(result.release) or 'ok'}")
     summary = {f"build{n}": {"minutes": round(s / 60, 1), "state": r.report["data"]["counts"]}
-               for n, (r, s) in enumerate(results, 1)}
+               for n, (r, s) in enumerate(results, 2 if args.previous else 1)}
     print(json.dumps(summary))
 
 
