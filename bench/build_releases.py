@@ -79,14 +79,12 @@ def main() -> None:
     home = Home.under(args.home or Path(tempfile.mkdtemp(prefix="seedlab-builds-")))
     if not args.previous:
         init_workspace(load_settings(home=home))
-        settings = load_settings(home=home)
         if not args.leaf_heldout_only:
-            more_heldout(settings)
+            more_heldout(load_settings(home=home))
     settings = with_overrides(load_settings(home=home), dict(parse_set(item) for item in args.set))
+    numbers = (2,) if args.previous else (1, 2)
     results = []
-    for number in (1, 2):
-        if number == 1 and args.previous:
-            continue
+    for number in numbers:
         if number == 2 and not (settings.taxonomy_path / MARROWICK).is_file():
             add_example_release(settings)
         previous = results[-1][0].build_dir.name if results else args.previous
@@ -94,7 +92,7 @@ def main() -> None:
         result = build(settings, BuildOptions(previous=previous), print)
         results.append((result, time.perf_counter() - start))
     print(f"\nhome: {home.data}; config changes: {args.set or 'none'}")
-    for number, (result, seconds) in enumerate(results, 2 if args.previous else 1):
+    for number, (result, seconds) in zip(numbers, results, strict=True):
         state = result.report
         calls = {leaf.split("/")[-2]: info["teacher_requests"] for leaf, info in state["generate"]["leaves"].items()}
         regression = state["regression"]
@@ -105,7 +103,7 @@ def main() -> None:
         print(f"  regression: accuracy {regression['accuracy']}, nll increase {regression['nll_increase']}, "
               f"regressed {regression['regressed']}; verify: {verify_release(result.release) or 'ok'}")
     summary = {f"build{n}": {"minutes": round(s / 60, 1), "state": r.report["data"]["counts"]}
-               for n, (r, s) in enumerate(results, 2 if args.previous else 1)}
+               for n, (r, s) in zip(numbers, results, strict=True)}
     print(json.dumps(summary))
 
 
