@@ -5,12 +5,13 @@ Prints each build's time, the teacher requests per leaf (build 2 should call the
 only), the held-out key-fact scores of both knowledge leaves (base, build 1, build 2), the regression figures,
 and whether each release verifies.
 
-The first leaf's ten held-out questions make one question ten points, and two builds differed by 10-20 points on
-them by chance; so before build 1 the benchmark commits the 31 reworded questions of bench/documents/halvane/ beside
-them (41 in all; --leaf-heldout-only keeps the ten). --set KEY=VALUE changes config.yaml (dotted keys, YAML values)
+Each leaf's ten held-out questions make one question ten points, and two builds differed by 10-20 points on them
+by chance; so the benchmark commits the reworded questions of bench/documents/ beside them: 31 for the first leaf
+before build 1, 30 for the new leaf before build 2 (41 and 40 in all; --leaf-heldout-only keeps the tens). They only
+measure: checkpoints are chosen on seed questions. --set KEY=VALUE changes config.yaml (dotted keys, YAML values)
 before the builds. --previous ID with --home runs only build 2 again on that home's build 1 (the second release
 is committed once), so designs of build 2 compare on the same build 1 and the same SDG samples.
-Run: .venv/bin/python bench/build_releases.py [--home DIR] [--set build.replay_share=1] [--previous ID]
+Run: .venv/bin/python bench/build_releases.py [--home DIR] [--set build.start=previous] [--previous ID]
 """
 
 from __future__ import annotations
@@ -49,27 +50,29 @@ def heldout(state: dict[str, Any], leaf: str, which: str = "chosen") -> float | 
 def parse_set(item: str) -> tuple[str, Any]:
     key, sep, value = item.partition("=")
     if not sep or "." not in key:
-        raise SystemExit(f"--set {item!r}: give SECTION.KEY=VALUE, e.g. build.replay_share=1")
+        raise SystemExit(f"--set {item!r}: give SECTION.KEY=VALUE, e.g. build.start=previous")
     return key, yaml.safe_load(value)
 
 
-def more_heldout(settings: Any) -> None:
-    """The 31 reworded questions on the first leaf's document added to its held-out file, and committed."""
+def more_heldout(settings: Any, leaf: str, name: str) -> None:
+    """The reworded questions of bench/documents/NAME/ added to a leaf's held-out file and committed (once)."""
     import git
 
-    target = settings.taxonomy_path / HALVANE.replace("qna.yaml", "heldout.jsonl")
-    target.write_text(target.read_text(encoding="utf-8") + heldout_file("halvane").read_text(encoding="utf-8"),
-                      encoding="utf-8")
+    target = settings.taxonomy_path / leaf.replace("qna.yaml", "heldout.jsonl")
+    extra = heldout_file(name).read_text(encoding="utf-8")
+    if extra.splitlines()[0] in target.read_text(encoding="utf-8"):
+        return
+    target.write_text(target.read_text(encoding="utf-8") + extra, encoding="utf-8")
     repo = git.Repo(settings.taxonomy_path)
     repo.index.add([str(target.relative_to(settings.taxonomy_path))])
-    repo.index.commit("bench: 31 more held-out questions for the first leaf")
+    repo.index.commit(f"bench: {len(extra.splitlines())} more held-out questions for {name}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, help="a new folder for the builds (default: a temporary one)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a config.yaml change before the builds, e.g. build.replay_share=1 (repeatable)")
+                        help="a config.yaml change before the builds, e.g. build.start=previous (repeatable)")
     parser.add_argument("--previous", help="with --home: run build 2 only, continuing this build id of that home")
     parser.add_argument("--leaf-heldout-only", action="store_true",
                         help="score the first leaf on its own ten held-out questions only")
@@ -80,13 +83,15 @@ def main() -> None:
     if not args.previous:
         init_workspace(load_settings(home=home))
         if not args.leaf_heldout_only:
-            more_heldout(load_settings(home=home))
+            more_heldout(load_settings(home=home), HALVANE, "halvane")
     settings = with_overrides(load_settings(home=home), dict(parse_set(item) for item in args.set))
     numbers = (2,) if args.previous else (1, 2)
     results = []
     for number in numbers:
         if number == 2 and not (settings.taxonomy_path / MARROWICK).is_file():
             add_example_release(settings)
+        if number == 2 and not args.leaf_heldout_only:
+            more_heldout(settings, MARROWICK, "marrowick")
         previous = results[-1][0].build_dir.name if results else args.previous
         start = time.perf_counter()
         result = build(settings, BuildOptions(previous=previous), print)

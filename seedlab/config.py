@@ -202,13 +202,17 @@ class BuildConfig:
     # laptop near ten minutes (README, maintainer builds); knowledge leaves add their teacher-free recall questions.
     scale: int | None = 1
     # Share of each earlier release's leaf samples replayed into a new build's phases, and where a build with
-    # --previous starts training: "previous" (that release's adapter) or "base" (the base model; with share 1 a
-    # rebuild of the whole tree without teacher calls for unchanged leaves). Neither kept the first example leaf's
-    # held-out score in the second release; "base" with share 1 took 23 min instead of 18 (README, maintainer builds).
-    replay_share: float = 0.5
-    start: str = "previous"
+    # --previous starts training: "base" (the base model: with share 1 a rebuild of the whole tree, teacher calls
+    # only for new or changed leaves) or "previous" (that release's adapter). On the example's second release
+    # (bench/build_releases.py, 2026-12-05) base + 1 kept the first leaf within 7.3 points of build 1 and taught the
+    # new leaf 32.5 in 17 min; continuing build 1's adapter with half replayed lost 14.6 and taught 10 (its
+    # knowledge phase over-trained the seed questions it is chosen on). README, maintainer builds.
+    replay_share: float = 1.0
+    start: str = "base"
     replay_cap: int = 2000  # replayed samples per kind at most; every leaf's share shrinks evenly to fit
-    knowledge_in_skills: float = 0.2  # knowledge samples in the skills phase, as a share of the knowledge phase
+    # Knowledge samples in the skills phase, as a share of the knowledge phase's. On the example's second release the
+    # skills phase cost the held-out answers 11.2 points at 0.2 and 7.4 at 0.5, for 1.5 more minutes (README).
+    knowledge_in_skills: float = 0.5
     # The base model's own answers to general instructions (the shipped 192 of examples/judge/instructions.jsonl,
     # or a JSONL file of {"prompt"}), added to each phase as this share of its samples. Without them the example
     # build's general accuracy fell from 52.6 to 26.0 points; at 0.3 the second release still fell to 32.8 (README,
