@@ -9,8 +9,8 @@ import click
 
 @click.group(invoke_without_command=True)
 @click.option("--previous", help="The release this one continues from (a build id from `seedlab build list`, or its "
-              "folder): its samples are replayed (build.replay_share, default all) and its unchanged leaves cost no teacher "
-              "call; training starts from the base model, or from its adapter with build.start: previous.")
+              "folder): its samples are replayed (build.replay_share, default all) and its unchanged leaves cost no "
+              "teacher call; training starts from the base model, or from its adapter with build.start: previous.")
 @click.option("--resume", help="Finish a build that stopped (its id or folder).")
 @click.option("--scale", type=click.IntRange(1), help="New samples aimed for per seed example (default: build.scale, "
               "else sdg.scale).")
@@ -22,9 +22,9 @@ import click
 def build(ctx: click.Context, previous: str | None, resume: str | None, scale: int | None, teacher: str | None,
           endpoint_urls: tuple[str, ...], quiet: bool) -> None:
     """Build a release from the whole taxonomy: data for every leaf (unchanged leaves reuse earlier samples), the
-    phases trained on new samples plus the earlier releases' replayed (all of them by default), the best checkpoint of each phase
-    chosen on the leaves' questions, a regression check on general questions, and a release folder (model.gguf,
-    adapter, data, MODEL_CARD.md, manifest.json). Settings: the config's `build` section."""
+    phases trained on new samples plus the earlier releases' replayed (all of them by default), the best checkpoint of
+    each phase chosen on the leaves' questions, a regression check on general questions, and a release folder
+    (model.gguf, adapter, data, MODEL_CARD.md, manifest.json). Settings: the config's `build` section."""
     if ctx.invoked_subcommand is not None:
         return
     from seedlab.build import BuildOptions
