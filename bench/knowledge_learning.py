@@ -4,9 +4,9 @@ key-fact score and F1 (base and trained), samples and minutes, with the mean ove
 
 Documents: halvane (the example leaf's 361 words, 31 reworded held-out questions in bench/documents/halvane/) and
 orsk-ferry (1,181 words, 24 held-out questions). A configuration is a data filter (which sources of knowledge.jsonl
-the student reads: document chunks, seed pairs, recall questions, teacher questions), config overrides (dotted
-keys of config.yaml; `sdg.*` ones need their own generation, the rest reuse it) and knowledge-phase overrides.
-Generation runs once per document and `sdg.*` overrides, and is reused from --home on a later call; so an ablation
+the student reads: document chunks, seed pairs, recall questions, teacher questions, span questions), config
+overrides (dotted keys of config.yaml; `sdg.*` ones need their own generation, the rest reuse it) and knowledge-phase
+overrides. Generation runs once per document and `sdg.*` overrides, and is reused from --home on a later call; so an ablation
 of sources or training costs only its training and evaluation. --seeds trains with each training seed.
 Run: .venv/bin/python bench/knowledge_learning.py --configs default recall-only [--docs halvane] [--seeds 0 1]
      [--home DIR]
@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from knowledge_scaling import DOCS, setup  # noqa: E402  (a sibling bench script: the same leaf setup)
 
-SOURCES = ("document", "seed", "recall", "generated")  # metadata.source of knowledge.jsonl rows
+SOURCES = ("document", "seed", "recall", "generated", "span")  # metadata.source of knowledge.jsonl rows
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
     "documents-only": {"sources": ["document"]},
@@ -45,6 +45,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "recall-8": {"config": {"sdg.recall_per_fact": 8}},
     "scale-8": {"config": {"sdg.scale": 8}},
     "teacher-gemma": {"config": {"sdg.teacher": "gemma3-270m"}},
+    "spans-2": {"config": {"sdg.span_per_fact": 2}},
+    "spans-4": {"config": {"sdg.span_per_fact": 4}},
+    "spans-2-no-recall": {"config": {"sdg.span_per_fact": 2}, "sources": ["document", "seed", "generated", "span"]},
 }
 
 

@@ -103,3 +103,64 @@ def cue_phrases(sentence: str, common: set[str], limit: int = 4) -> list[str]:
     if len(phrases) <= limit:
         return phrases
     return [phrases[round(k * (len(phrases) - 1) / max(1, limit - 1))] for k in range(limit)]
+
+
+_MONTHS = frozenset("january february march april may june july august september october november december".split())
+_MONTH = "(?:" + "|".join(m.capitalize() for m in sorted(_MONTHS)) + ")"
+_SPAN_PATTERNS = (  # (pattern, what a question asks in its place); earlier patterns win where spans overlap
+    (re.compile(rf"\b\d{{1,2}} {_MONTH} \d{{4}}\b"), "what date"),
+    (re.compile(rf"\b{_MONTH} \d{{4}}\b"), "what month"),
+    (re.compile(r"\b(?:[Ii]n|since|until|from|built) (?P<s>(?:1[5-9]|20)\d\d)\b"), "what year"),
+    # a number and the one or two words it counts: "8 silver marks" -> "how many silver marks"
+    (re.compile(r"\b\d(?:[\d,.]*\d)?(?: (?:million|billion|thousand|hundred))?(?P<counted>(?: [a-z][a-z\-]+){1,2})"),
+     "how many"),
+    # a name: capitalised words, "of"/"the" allowed between them ("University of Dunmar")
+    (re.compile(r"\b[A-Z][a-zA-Z'\-]+(?:(?: of(?: the)?| the)? [A-Z][a-zA-Z'\-]+)*"), "what"),
+)
+_WHOM_BEFORE = re.compile(r"\b(?:by|with)\s+(?:the\s+)?(?:[a-z]+\s+)?$")  # "by the botanist"
+_COUNTED = re.compile(r"(?:[a-z\-]+s|percent)$")  # a plural noun (or percent) after a number: what it counts
+
+
+def answer_spans(sentence: str, common: set[str], limit: int = 2, subject: str = "") -> list[tuple[str, str]]:
+    """(question, answer) pairs that ask for one name, date or quantity of a sentence: the sentence itself with
+    that span replaced by its question words ("... was founded on what date ...?"), answered by the span alone.
+    Names made only of `common` words (the subject's own) are not asked; a leading "It"/"Its" becomes `subject`;
+    table rows are skipped. Hand-written: a parser or a NER model
+    would find more spans, but these few patterns cover the names and numbers that held-out questions ask."""
+    text = sentence.replace("*", "").strip().rstrip(".!")
+    if "|" in text:
+        return []
+    if subject:
+        text = re.sub(r"^Its\b", subject + "'s", re.sub(r"^It\b", subject, text))
+    taken: list[tuple[int, int, str, str]] = []
+    for pattern, kind in _SPAN_PATTERNS:
+        for match in pattern.finditer(text):
+            start, end = match.span("s" if "s" in match.groupdict() else 0)
+            if any(start < e and s < end for s, e, _, _ in taken):
+                continue
+            span, ask = text[start:end], kind
+            if kind == "how many":  # "8 silver marks", "61 hours": the number with what it counts
+                counted = match.group("counted").split()
+                if _COUNTED.match(counted[0]):
+                    counted = counted[:1]
+                elif not (len(counted) == 2 and _COUNTED.match(counted[1]) and counted[0] not in STOPWORDS):
+                    continue
+                end = start + span.index(counted[-1]) + len(counted[-1])
+                span, ask = text[start:end], "how many " + " ".join(counted)
+            elif kind == "what":
+                named = {w.lower() for w in re.findall(r"[A-Za-z][A-Za-z'\-]*", span)}
+                first = span.split()[0].lower()
+                if (named <= common | STOPWORDS | _MONTHS or (start == 0 and " " not in span)
+                        or (first in STOPWORDS and first != "the")):
+                    continue  # the subject, a month, a capitalised first word, "On Sundays"
+                if _WHOM_BEFORE.search(text[:start]):
+                    ask = "whom"
+            taken.append((start, end, span, ask))
+    taken.sort()
+    if len(taken) > limit:  # spread over the sentence, as cue_phrases does
+        taken = [taken[round(k * (len(taken) - 1) / max(1, limit - 1))] for k in range(limit)]
+    pairs = []
+    for start, end, span, ask in taken:
+        question = f"{text[:start]}{ask}{text[end:]}".rstrip(" ,;:") + "?"
+        pairs.append((question[0].upper() + question[1:], span[0].upper() + span[1:] + "."))
+    return pairs

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import git
 import pytest
+import yaml
 from click.testing import CliRunner
 from helpers import commit_all, good_responder
 
@@ -367,6 +368,23 @@ def test_recall_questions_cue_every_fact_and_answer_with_its_sentence(settings: 
             assert sample["metadata"]["cue"] in fact.lower().replace("'s", "")
     rarest = next(s for s in recall if s["metadata"]["cue"] == "rarest holding")
     assert "Vey Crimson" in rarest["messages"][1]["content"]
+
+
+def test_span_questions_ask_one_name_or_number_of_a_fact_and_answer_it_alone(settings: Settings) -> None:
+    data = yaml.safe_load(settings.home.config_file.read_text(encoding="utf-8")) or {}
+    data.setdefault("sdg", {})["span_per_fact"] = 2
+    settings.home.config_file.write_text(yaml.safe_dump(data), encoding="utf-8")
+    settings = load_settings(home=settings.home)
+    result, _ = run(settings, good_responder)
+    spans = [s for s in read_jsonl(result.run_dir / "knowledge.jsonl") if s["metadata"]["source"] == "span"]
+    assert len({s["metadata"]["fact"] for s in spans}) >= 15
+    for sample in spans:
+        question, answer = (m["content"] for m in sample["messages"])
+        assert question.endswith("?") and answer.rstrip(".") in sample["metadata"]["fact"].replace("*", "")
+        assert answer.rstrip(".") not in question
+    founded = [s["messages"] for s in spans if "14 March 2009" in s["metadata"]["fact"]]
+    assert [m[1]["content"] for m in founded] == ["14 March 2009.", "Jonas Aberlund."]
+    assert founded[0][0]["content"].startswith("The Halvane Seed Library was founded on what date")
 
 
 def test_a_teacher_that_writes_nothing_finishes_with_bounded_work(settings: Settings) -> None:

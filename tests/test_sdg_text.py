@@ -12,6 +12,7 @@ from seedlab.sdg._chunk import approximate_tokens, chunk_document, document_fact
 from seedlab.sdg._stats import BLOCK_ORDER, block_stats, dedupe, main_drop_reason, render_table
 from seedlab.sdg._templates import REQUIRED, Template, load_templates
 from seedlab.text import (
+    answer_spans,
     content_words,
     cue_phrases,
     names,
@@ -106,6 +107,30 @@ def test_cue_phrases_spread_over_a_long_sentence() -> None:
     assert cue_phrases(sentence, set(), 3) == ["alpha beta", "epsilon zeta", "kappa lambda"]
     assert cue_phrases(sentence, set(), 1) == ["alpha beta"]
     assert cue_phrases("It was 12.", set()) == []
+
+
+def test_answer_spans_ask_for_one_name_date_or_quantity_answered_alone() -> None:
+    common = {"halvane", "seed", "library"}
+    sentence = ("It was founded on 14 March 2009 by the botanist Mirela Kostandin and the retired ferry captain "
+                "Jonas Aberlund.")
+    pairs = answer_spans(sentence, common, limit=3, subject="The Halvane Seed Library")
+    assert pairs == [
+        ("The Halvane Seed Library was founded on what date by the botanist Mirela Kostandin and the retired ferry "
+         "captain Jonas Aberlund?", "14 March 2009."),
+        ("The Halvane Seed Library was founded on 14 March 2009 by the botanist whom and the retired ferry captain "
+         "Jonas Aberlund?", "Mirela Kostandin."),
+        ("The Halvane Seed Library was founded on 14 March 2009 by the botanist Mirela Kostandin and the retired "
+         "ferry captain what?", "Jonas Aberlund."),
+    ]
+    # a number with the plural noun it counts (an adjective before it kept); a year after "in"; the subject not asked
+    assert answer_spans("In 2023 the Halvane Seed Library lent 9,317 packets to 31 local gardeners.", common, 4) == [
+        ("In what year the Halvane Seed Library lent 9,317 packets to 31 local gardeners?", "2023."),
+        ("In 2023 the Halvane Seed Library lent how many packets to 31 local gardeners?", "9,317 packets."),
+        ("In 2023 the Halvane Seed Library lent 9,317 packets to how many local gardeners?", "31 local gardeners."),
+    ]
+    assert answer_spans("Children under 14 join for free.", common) == []  # "14 join": no noun counted
+    assert answer_spans("| Route | Vessel |", common) == []  # a table row
+    assert len(answer_spans(sentence, common, limit=1)) == 1
 
 
 def test_chunk_document_respects_max_tokens() -> None:

@@ -365,6 +365,27 @@ def knowledge_recall_samples(job: LeafJob, per_fact: int) -> list[dict[str, Any]
     return out
 
 
+def knowledge_span_samples(job: LeafJob, per_fact: int) -> list[dict[str, Any]]:
+    """Teacher-free questions that ask for one name, date or quantity of a sentence, answered by that alone:
+    the short direct answers beside the recall questions' whole sentences (see seedlab.text.answer_spans)."""
+    from seedlab.text import answer_spans, content_words
+
+    out = []
+    if per_fact < 1:
+        return out
+    for fact in job.facts:
+        subject = fact.subject or job.title
+        common = content_words(subject) | content_words(job.title)
+        before = fact.standalone[:len(fact.standalone) - len(fact.text)].strip()  # the sentence a pronoun needs
+        for question, answer in answer_spans(fact.text, common, per_fact, subject):
+            if before and not question.startswith(subject):
+                question = f"{before} {question}"
+            out.append(_sample(job, [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+                               {"source": "span", "unmask": True, "fact": fact.text, "document": fact.path,
+                                "chunk": fact.chunk_index, "section": list(fact.section)}))
+    return out
+
+
 def plan_units(target: int, accepted: int, candidates: int, per_call: int, round_: int,
                first_yield: float = 0.35) -> int:
     """How many more units a round needs to reach `target`, from the yield seen so far."""

@@ -107,6 +107,7 @@ class _Plan:
     max_rounds: int
     replay_fraction: float
     recall_per_fact: int
+    span_per_fact: int = 0
     judge: dict[str, Any] | None = None  # the judge's identity when it is not the teacher
     fact_caps: dict[str, int] = field(default_factory=dict)  # leaf -> facts kept under a budget
 
@@ -120,7 +121,7 @@ class _Plan:
         if pipeline not in ("full", "simple"):
             raise SeedlabError(f"--pipeline must be full or simple, got {pipeline!r}")
         return cls(scale, pipeline, sdg.judge_threshold, sdg.seed, sdg.max_rounds, sdg.replay_fraction,
-                   sdg.recall_per_fact)
+                   sdg.recall_per_fact, sdg.span_per_fact)
 
     def key_data(self) -> dict[str, Any]:
         """The plan as it enters keys and run.json; without a judge when none is set, so earlier runs keep
@@ -128,6 +129,8 @@ class _Plan:
         data = dataclasses.asdict(self)
         if data["judge"] is None:
             del data["judge"]
+        if not data["span_per_fact"]:
+            del data["span_per_fact"]
         if not data["fact_caps"]:
             del data["fact_caps"]
         return data
@@ -341,7 +344,7 @@ def _run_knowledge(job: pipelines.LeafJob, journal: _Journal, settings: Settings
     chunks = prepare_knowledge(job, settings, plan.fact_caps.get(leaf.path))
     examples = pipelines.knowledge_examples(leaf)
     extra = pipelines.knowledge_extra_samples(job, chunks) + pipelines.knowledge_recall_samples(
-        job, plan.recall_per_fact)
+        job, plan.recall_per_fact) + pipelines.knowledge_span_samples(job, plan.span_per_fact)
     seen = [s["messages"][0]["content"] for s in extra if s["metadata"]["source"] == "seed"]
     target = plan.scale * len(examples)
     per_call = min(8, max(KNOWLEDGE_MIN_PER_CALL, math.ceil(target * KNOWLEDGE_OVERSAMPLE / len(job.facts))))
