@@ -6,8 +6,8 @@ Documents: halvane (the example leaf's 361 words, 31 reworded held-out questions
 orsk-ferry (1,181 words, 24 held-out questions). A configuration is a data filter (which sources of knowledge.jsonl
 the student reads: document chunks, seed pairs, recall questions, teacher questions, span questions), config
 overrides (dotted keys of config.yaml; `sdg.*` ones need their own generation, the rest reuse it) and knowledge-phase
-overrides. Generation runs once per document and `sdg.*` overrides, and is reused from --home on a later call; so an ablation
-of sources or training costs only its training and evaluation. --seeds trains with each training seed.
+overrides. Generation runs once per document and `sdg.*` overrides, and is reused from --home on a later call; so an
+ablation of sources or training costs only its training and evaluation. --seeds trains with each training seed.
 Run: .venv/bin/python bench/knowledge_learning.py --configs default recall-only [--docs halvane] [--seeds 0 1]
      [--home DIR]
 """

@@ -102,7 +102,7 @@ class SdgConfig:
     chunk_tokens: int = 256  # knowledge chunk size in teacher tokens
     chunk_overlap: int = 48  # tokens a chunk repeats from the one before
     recall_per_fact: int = 4  # teacher-free questions per document sentence, each cueing it by one phrase
-    span_per_fact: int = 0  # teacher-free questions per sentence that ask for one of its names or numbers, answered short
+    span_per_fact: int = 0  # teacher-free questions per sentence asking one of its names or numbers, answered short
 
 
 @dataclass

@@ -105,8 +105,10 @@ def cue_phrases(sentence: str, common: set[str], limit: int = 4) -> list[str]:
     return [phrases[round(k * (len(phrases) - 1) / max(1, limit - 1))] for k in range(limit)]
 
 
-_MONTHS = frozenset("january february march april may june july august september october november december".split())
-_MONTH = "(?:" + "|".join(m.capitalize() for m in sorted(_MONTHS)) + ")"
+_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+                "November", "December")
+_MONTHS = frozenset(m.lower() for m in _MONTH_NAMES)
+_MONTH = "(?:" + "|".join(_MONTH_NAMES) + ")"
 _SPAN_PATTERNS = (  # (pattern, what a question asks in its place); earlier patterns win where spans overlap
     (re.compile(rf"\b\d{{1,2}} {_MONTH} \d{{4}}\b"), "what date"),
     (re.compile(rf"\b{_MONTH} \d{{4}}\b"), "what month"),

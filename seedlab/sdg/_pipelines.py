@@ -370,7 +370,7 @@ def knowledge_span_samples(job: LeafJob, per_fact: int) -> list[dict[str, Any]]:
     the short direct answers beside the recall questions' whole sentences (see seedlab.text.answer_spans)."""
     from seedlab.text import answer_spans, content_words
 
-    out = []
+    out: list[dict[str, Any]] = []
     if per_fact < 1:
         return out
     for fact in job.facts:
