@@ -45,6 +45,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "recall-8": {"config": {"sdg.recall_per_fact": 8}},
     "scale-8": {"config": {"sdg.scale": 8}},
     "teacher-gemma": {"config": {"sdg.teacher": "gemma3-270m"}},
+    "answers-only": {"unmask": False},  # loss on the answers only, not on the questions and the answers
+    "answers-only-lr-2e-3": {"unmask": False, "phase": {"lr": 2e-3}},
+    "answers-only-lr-2e-3-spans-2": {"unmask": False, "phase": {"lr": 2e-3}, "config": {"sdg.span_per_fact": 2}},
     "spans-2": {"config": {"sdg.span_per_fact": 2}},
     "spans-4": {"config": {"sdg.span_per_fact": 4}},
     "spans-2-no-recall": {"config": {"sdg.span_per_fact": 2}, "sources": ["document", "seed", "generated", "span"]},
@@ -94,11 +97,15 @@ def dataset(name: str, root: Path, sdg: dict[str, Any]) -> tuple[Any, str, Path,
     return settings, base, knowledge, minutes
 
 
-def filtered(knowledge: Path, sources: list[str], target: Path) -> int:
-    """The rows of knowledge.jsonl whose metadata.source is one of `sources`, written to `target`; their count."""
-    rows = [line for line in knowledge.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("metadata", {}).get("source") in sources]
-    target.write_text("".join(row + "\n" for row in rows), encoding="utf-8")
+def filtered(knowledge: Path, sources: list[str], target: Path, unmask: bool | None = None) -> int:
+    """The rows of knowledge.jsonl whose metadata.source is one of `sources`, written to `target` (with
+    metadata.unmask set when `unmask` is given); their count."""
+    rows = [json.loads(line) for line in knowledge.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [row for row in rows if row.get("metadata", {}).get("source") in sources]
+    for row in rows:
+        if unmask is not None:
+            row["metadata"]["unmask"] = unmask
+    target.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return len(rows)
 
 
@@ -113,7 +120,7 @@ def run_one(name: str, config: str, seed: int, root: Path) -> dict[str, Any]:
     settings = with_overrides(settings, {**{k: v for k, v in overrides.items() if k not in sdg}, "train.seed": seed})
     data = root / "data" / f"{name}-{config}-{seed}.jsonl"
     data.parent.mkdir(parents=True, exist_ok=True)
-    samples = filtered(knowledge, spec.get("sources", list(SOURCES)), data)
+    samples = filtered(knowledge, spec.get("sources", list(SOURCES)), data, spec.get("unmask"))
     phase = next(p for p in settings.config.train.phases if p.data == "knowledge")
     phase = dataclasses.replace(phase, **spec.get("phase", {}))
     start = time.perf_counter()
