@@ -102,7 +102,9 @@ class SdgConfig:
     chunk_tokens: int = 256  # knowledge chunk size in teacher tokens
     chunk_overlap: int = 48  # tokens a chunk repeats from the one before
     recall_per_fact: int = 4  # teacher-free questions per document sentence, each cueing it by one phrase
-    span_per_fact: int = 0  # teacher-free questions per sentence asking one of its names or numbers, answered short
+    # Teacher-free questions per sentence asking one of its names or numbers, answered by it alone. Off: 2 per fact
+    # scored 35.5 on the example's 31 held-out questions against 41.9 without (one seed; README, synthetic data).
+    span_per_fact: int = 0
 
 
 @dataclass
