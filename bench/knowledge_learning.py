@@ -102,8 +102,8 @@ def filtered(knowledge: Path, sources: list[str], target: Path, unmask: bool | N
     metadata.unmask set when `unmask` is given); their count."""
     rows = [json.loads(line) for line in knowledge.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [row for row in rows if row.get("metadata", {}).get("source") in sources]
-    for row in rows:
-        if unmask is not None:
+    if unmask is not None:
+        for row in rows:
             row["metadata"]["unmask"] = unmask
     target.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return len(rows)

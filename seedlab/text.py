@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 # Small and fixed on purpose: enough to tell content words from glue words in English questions.
 _GLUE = (
@@ -13,6 +14,7 @@ _GLUE = (
     "one two per up down out off again all both few own same too s t"
 )
 STOPWORDS = frozenset(_GLUE.split())
+T = TypeVar("T")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d[\d,.]*\d|\d")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(])")
 PRONOUN_START = re.compile(r"^(it|its|they|their|them|this|that|these|those|he|she|his|her)\b", re.IGNORECASE)
@@ -100,9 +102,14 @@ def cue_phrases(sentence: str, common: set[str], limit: int = 4) -> list[str]:
             phrase = " ".join(run[max(0, k):k + 2])
             if phrase not in phrases:
                 phrases.append(phrase)
-    if len(phrases) <= limit:
-        return phrases
-    return [phrases[round(k * (len(phrases) - 1) / max(1, limit - 1))] for k in range(limit)]
+    return spread(phrases, limit)
+
+
+def spread(items: list[T], limit: int) -> list[T]:
+    """At most `limit` of `items`, evenly spaced from the first to the last, in order."""
+    if len(items) <= limit:
+        return items
+    return [items[round(k * (len(items) - 1) / max(1, limit - 1))] for k in range(limit)]
 
 
 _MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -158,11 +165,8 @@ def answer_spans(sentence: str, common: set[str], limit: int = 2, subject: str =
                 if _WHOM_BEFORE.search(text[:start]):
                     ask = "whom"
             taken.append((start, end, span, ask))
-    taken.sort()
-    if len(taken) > limit:  # spread over the sentence, as cue_phrases does
-        taken = [taken[round(k * (len(taken) - 1) / max(1, limit - 1))] for k in range(limit)]
     pairs = []
-    for start, end, span, ask in taken:
+    for start, end, span, ask in spread(sorted(taken), limit):  # spread over the sentence
         question = f"{text[:start]}{ask}{text[end:]}".rstrip(" ,;:") + "?"
         pairs.append((question[0].upper() + question[1:], span[0].upper() + span[1:] + "."))
     return pairs
