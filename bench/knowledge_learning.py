@@ -27,9 +27,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from knowledge_scaling import DOCS, setup  # noqa: E402  (a sibling bench script: the same leaf setup)
 
-SOURCES = ("document", "seed", "recall", "generated", "span")  # metadata.source of knowledge.jsonl rows
+SOURCES = ("document", "seed", "recall", "generated", "span", "rephrased")  # metadata.source of knowledge.jsonl rows
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
+    # The default before session 15: loss on the questions too (knowledge samples' unmask true) at lr 1e-3.
+    "previous-default": {"unmask": True, "phase": {"lr": 1e-3}},
     "documents-only": {"sources": ["document"]},
     "seeds-only": {"sources": ["seed"]},
     "recall-only": {"sources": ["recall"]},
@@ -47,6 +49,14 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "teacher-gemma": {"config": {"sdg.teacher": "gemma3-270m"}},
     "answers-only": {"unmask": False},  # loss on the answers only, not on the questions and the answers
     "answers-only-lr-2e-3": {"unmask": False, "phase": {"lr": 2e-3}},
+    "answers-only-lr-3e-3": {"unmask": False, "phase": {"lr": 3e-3}},
+    "answers-only-lr-2e-3-epochs-10": {"unmask": False, "phase": {"lr": 2e-3, "epochs": 10}},
+    "answers-only-lr-2e-3-rank-32": {"unmask": False, "phase": {"lr": 2e-3},
+                                     "config": {"train.lora_rank": 32, "train.lora_alpha": 64}},
+    "answers-only-lr-2e-3-scale-8": {"unmask": False, "phase": {"lr": 2e-3}, "config": {"sdg.scale": 8}},
+    "rephrase-2": {"unmask": False, "phase": {"lr": 2e-3}, "config": {"sdg.rephrase_per_question": 2}},
+    "rephrase-2-gemma": {"unmask": False, "phase": {"lr": 2e-3},
+                         "config": {"sdg.rephrase_per_question": 2, "sdg.teacher": "gemma3-270m"}},
     "answers-only-lr-2e-3-spans-2": {"unmask": False, "phase": {"lr": 2e-3}, "config": {"sdg.span_per_fact": 2}},
     "spans-2": {"config": {"sdg.span_per_fact": 2}},
     "spans-4": {"config": {"sdg.span_per_fact": 4}},

@@ -127,6 +127,11 @@ _OPENERS = ("What is known about", "Describe the role of", "Which main part does
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d[\d,.]*\d|\d")
 
 
+def reworded(question: str) -> str:
+    """The fake teacher's rewording: the question's words backwards, which no near-duplicate check mistakes for it."""
+    return " ".join(reversed(question.rstrip("?").split())) + "?"
+
+
 def good_responder(request: Request, index: int) -> str:
     """A teacher that writes valid output for every template, the same for the same request and sample index."""
     text = (request.prompt or json.dumps(request.messages)) + f"|{request.seed}|{index}"
@@ -145,6 +150,9 @@ def good_responder(request: Request, index: int) -> str:
         w = rng.sample(_VOCAB, 5)
         return (f"Weekly sync about the {w[0]} project. {a} will order the {w[1]} by {rng.choice(_DAYS)}. "
                 f"{b} will repair the {w[2]} and the {w[3]} before {rng.choice(_DAYS)}. The {w[4]} issue is closed.")
+    if prompt.endswith("In other words:"):  # a knowledge question reworded: the first sample rewords, the rest repeat
+        question = re.findall(r"^Question: (.*)$", prompt, flags=re.MULTILINE)[-1]
+        return f" {reworded(question)}" if index == 0 else f" {question}"
     fact = re.findall(r"^Fact: (.*)$", prompt, flags=re.MULTILINE)[-1]
     if prompt.endswith("Answer:"):
         return " " + fact

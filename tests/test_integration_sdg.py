@@ -50,7 +50,7 @@ def test_knowledge_leaf_on_the_default_model(seedlab_home: Path) -> None:
     for sample in samples:
         meta = sample["metadata"]
         assert [m["role"] for m in sample["messages"]] == ["user", "assistant"]
-        assert meta["leaf"] == f"{KNOWLEDGE}/qna.yaml" and meta["unmask"] is True
+        assert meta["leaf"] == f"{KNOWLEDGE}/qna.yaml" and meta["unmask"] is False
         assert meta["teacher"]["model"] == "smollm2-135m-instruct" and len(meta["teacher"]["sha256"]) == 64
         assert meta["seed_blob"] and meta["taxonomy_commit"] and meta["templates"]["version"] >= 1
     for sample in generated:

@@ -13,7 +13,7 @@ import git
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import commit_all, good_responder
+from helpers import commit_all, good_responder, reworded
 
 from seedlab.backends import FakeBackend, Request
 from seedlab.cli import cli
@@ -193,7 +193,7 @@ def test_good_teacher_run_writes_every_output_with_provenance(settings: Settings
     made = generated(knowledge, KNOWLEDGE)
     for sample in made:
         meta = sample["metadata"]
-        assert meta["unmask"] is True and meta["document"] == "halvane.md"
+        assert meta["unmask"] is False and meta["document"] == "halvane.md"
         assert meta["checks"] == {"standalone": True, "relevancy": True, "faithfulness": True,
                                   "answer_source": "teacher"}
         assert sample["messages"][1]["content"] == meta["fact"]  # the good teacher answers with the fact
@@ -364,7 +364,7 @@ def test_recall_questions_cue_every_fact_and_answer_with_its_sentence(settings: 
         for sample in mine:
             question, answer = (m["content"] for m in sample["messages"])
             assert "the Halvane Seed Library" in question and sample["metadata"]["cue"] in question
-            assert answer.endswith(fact) and sample["metadata"]["unmask"] is True
+            assert answer.endswith(fact) and sample["metadata"]["unmask"] is False
             assert sample["metadata"]["cue"] in fact.lower().replace("'s", "")
     rarest = next(s for s in recall if s["metadata"]["cue"] == "rarest holding")
     assert "Vey Crimson" in rarest["messages"][1]["content"]
@@ -385,6 +385,35 @@ def test_span_questions_ask_one_name_or_number_of_a_fact_and_answer_it_alone(set
     founded = [s["messages"] for s in spans if "14 March 2009" in s["metadata"]["fact"]]
     assert [m[1]["content"] for m in founded] == ["14 March 2009.", "Jonas Aberlund."]
     assert founded[0][0]["content"].startswith("The Halvane Seed Library was founded on what date")
+
+
+def test_rephrased_questions_reword_each_accepted_question_and_keep_its_answer(settings: Settings) -> None:
+    data = yaml.safe_load(settings.home.config_file.read_text(encoding="utf-8")) or {}
+    data.setdefault("sdg", {})["rephrase_per_question"] = 2
+    settings.home.config_file.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result, fake = run(load_settings(home=settings.home), good_responder)
+    samples = read_jsonl(result.run_dir / "knowledge.jsonl")
+    made = {s["messages"][0]["content"]: s for s in generated(samples, KNOWLEDGE)}
+    rephrased = [s for s in samples if s["metadata"]["source"] == "rephrased"]
+    assert made and len(made) / 2 < len(rephrased) <= len(made)  # a repeated wording drops; near twins may
+    for sample in rephrased:
+        original = made[sample["metadata"]["rephrases"]]
+        assert sample["messages"][0]["content"] == reworded(sample["metadata"]["rephrases"])
+        assert sample["messages"][1] == original["messages"][1]
+        assert sample["metadata"]["fact"] == original["metadata"]["fact"] and sample["metadata"]["unmask"] is False
+    asked = [r for r in fake.requests if (r.prompt or "").endswith("In other words:")]
+    assert len(asked) == len(made) and all(r.n == 2 for r in asked)
+    stats = read_json_object(result.run_dir / "stats.json")["leaves"][KNOWLEDGE]["blocks"]
+    assert stats["rephrase"]["dropped"] == {"unchanged": len(made)}
+
+
+@pytest.mark.parametrize(("question", "problem"), [
+    ("In which year did the first crossing to Hollin Isle take place?", None),
+    ("When was the first  crossing to Hollin isle?", "unchanged"),
+    ("When was the first crossing to Hollin Isle, in 1990?", "changed_number")])
+def test_a_rewording_must_differ_and_keep_the_numbers(question: str, problem: str | None) -> None:
+    assert pipelines._rewording_problem(question, "When was the first crossing to Hollin Isle?") == problem
+    assert pipelines._rewording_problem("Who paid 2.6 million marks in 1954?", "What did 1954 cost? 2.6") is None
 
 
 def test_a_teacher_that_writes_nothing_finishes_with_bounded_work(settings: Settings) -> None:

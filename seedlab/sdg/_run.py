@@ -33,7 +33,7 @@ from seedlab.sdg._templates import TemplateSet, load_templates
 from seedlab.taxonomy import KnowledgeLeaf, Leaf, SkillLeaf, changed_leaves, load_leaf
 from seedlab.text import content_words, names
 
-SDG_VERSION = 4  # bump when pipeline logic changes, so finished leaves are not reused across versions
+SDG_VERSION = 5  # bump when pipeline logic changes, so finished leaves are not reused across versions
 KNOWLEDGE_OVERSAMPLE = 3  # candidates asked per wanted knowledge sample (about a third survive the checks)
 KNOWLEDGE_MIN_PER_CALL = 4  # questions per fact and round at least: natural phrasings teach what scale 1 does not
 SKILL_PER_CALL = 4  # requests sampled per generation call
@@ -108,6 +108,7 @@ class _Plan:
     replay_fraction: float
     recall_per_fact: int
     span_per_fact: int = 0
+    rephrase_per_question: int = 0
     judge: dict[str, Any] | None = None  # the judge's identity when it is not the teacher
     fact_caps: dict[str, int] = field(default_factory=dict)  # leaf -> facts kept under a budget
 
@@ -121,7 +122,7 @@ class _Plan:
         if pipeline not in ("full", "simple"):
             raise SeedlabError(f"--pipeline must be full or simple, got {pipeline!r}")
         return cls(scale, pipeline, sdg.judge_threshold, sdg.seed, sdg.max_rounds, sdg.replay_fraction,
-                   sdg.recall_per_fact, sdg.span_per_fact)
+                   sdg.recall_per_fact, sdg.span_per_fact, sdg.rephrase_per_question)
 
     def key_data(self) -> dict[str, Any]:
         """The plan as it enters keys and run.json; without a judge when none is set, so earlier runs keep
@@ -129,8 +130,9 @@ class _Plan:
         data = dataclasses.asdict(self)
         if data["judge"] is None:
             del data["judge"]
-        if not data["span_per_fact"]:
-            del data["span_per_fact"]
+        for optional in ("span_per_fact", "rephrase_per_question"):  # off: earlier runs keep their keys
+            if not data[optional]:
+                del data[optional]
         if not data["fact_caps"]:
             del data["fact_caps"]
         return data
@@ -359,6 +361,15 @@ def _run_knowledge(job: pipelines.LeafJob, journal: _Journal, settings: Settings
         if not units:
             break
         _execute(units, journal, workers, round_, report)
+    if plan.rephrase_per_question:
+        # Each accepted question asked again in other words, after the rounds (so the rounds plan as without).
+        by_fact: dict[int, list[dict[str, Any]]] = {}
+        index = {f.text: i for i, f in enumerate(job.facts)}
+        for sample in dedupe(_samples(journal, plan.max_rounds), seen)[0]:
+            by_fact.setdefault(index[sample["metadata"]["fact"]], []).append(sample)
+        units = {f"p{i}": partial(pipelines.knowledge_rephrase_unit, job, i, asked, plan.rephrase_per_question)
+                 for i, asked in sorted(by_fact.items())}
+        _execute(units, journal, workers, plan.max_rounds, report)
     return _samples(journal), extra, seen
 
 
