@@ -54,6 +54,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "answers-only-lr-2e-3-rank-32": {"unmask": False, "phase": {"lr": 2e-3},
                                      "config": {"train.lora_rank": 32, "train.lora_alpha": 64}},
     "answers-only-lr-2e-3-scale-8": {"unmask": False, "phase": {"lr": 2e-3}, "config": {"sdg.scale": 8}},
+    "answers-only-lr-2e-3-no-recall": {"unmask": False, "phase": {"lr": 2e-3},
+                                       "sources": ["document", "seed", "generated"]},
     "rephrase-2": {"unmask": False, "phase": {"lr": 2e-3}, "config": {"sdg.rephrase_per_question": 2}},
     "rephrase-2-gemma": {"unmask": False, "phase": {"lr": 2e-3},
                          "config": {"sdg.rephrase_per_question": 2, "sdg.teacher": "gemma3-270m"}},
