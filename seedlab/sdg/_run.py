@@ -361,7 +361,7 @@ def _run_knowledge(job: pipelines.LeafJob, journal: _Journal, settings: Settings
         if not units:
             break
         _execute(units, journal, workers, round_, report)
-    if plan.rephrase_per_question:
+    if plan.rephrase_per_question > 0:
         # Each accepted question asked again in other words, after the rounds (so the rounds plan as without).
         by_fact: dict[int, list[dict[str, Any]]] = {}
         index = {f.text: i for i, f in enumerate(job.facts)}
