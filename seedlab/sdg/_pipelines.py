@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from seedlab.backends import Backend
+from seedlab.errors import SeedlabError
 from seedlab.judge import judging
 from seedlab.sdg import _verify as verify
 from seedlab.sdg._chunk import Fact
@@ -330,23 +330,12 @@ def knowledge_unit(job: LeafJob, fact_index: int, round_: int, per_call: int,
     return records
 
 
-def _rewording_problem(question: str, original: str) -> str | None:
-    """Why a rewording is no use: it repeats the question, or its numbers differ (a small teacher changes years)."""
-    if " ".join(question.lower().split()) == " ".join(original.lower().split()):
-        return "unchanged"
-    if set(re.findall(r"\d[\d,.]*\d|\d", question)) != set(re.findall(r"\d[\d,.]*\d|\d", original)):
-        return "changed_number"
-    return None
-
-
 def knowledge_rephrase_unit(job: LeafJob, fact_index: int, asked: list[dict[str, Any]], per_question: int
                             ) -> list[Record]:
     """The accepted teacher questions of one fact, each asked again in other words by the teacher, with the same
     answer: a new wording must still read on its own and differ from the question it rewords."""
     template = job.templates.templates.get("knowledge_rephrase")
     if template is None:
-        from seedlab.errors import SeedlabError
-
         raise SeedlabError(f"template set {job.templates.name!r} has no knowledge_rephrase template; add one or "
                            "set sdg.rephrase_per_question: 0")
     uid = f"{job.slug}#p{fact_index}"
@@ -359,7 +348,7 @@ def knowledge_rephrase_unit(job: LeafJob, fact_index: int, asked: list[dict[str,
         for j, text in enumerate(result.texts):
             candidate = _Candidate(f"{uid}.{k}.{j}")
             question = verify.clean(text)
-            if not candidate.check("rephrase", _rewording_problem(question, original), records):
+            if not candidate.check("rephrase", verify.check_rewording(question, original), records):
                 continue
             if not candidate.check("standalone", verify.check_standalone(question, job.anchors), records):
                 continue

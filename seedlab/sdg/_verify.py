@@ -125,6 +125,16 @@ _WHO = re.compile(r"^(who|whom|whose)\b", re.IGNORECASE)
 _NEGATION = frozenset(("not", "no", "never", "none", "nothing", "neither", "nor", "without"))
 
 
+def check_rewording(question: str, original: str) -> str | None:
+    """A rewording of a knowledge question must differ from it and keep its numbers (a small teacher changes
+    years)."""
+    if normalise(question) == normalise(original):
+        return "unchanged"
+    if numbers(question) != numbers(original):
+        return "changed_number"
+    return None
+
+
 def check_faithful(answer: str, question: str, source: str, strict: bool = False) -> str | None:
     """The answer states only what the source says, and gives the kind of thing the question asks for.
 
