@@ -337,8 +337,8 @@ def test_lora_inputs_under_bf16_autocast_train_as_with_peft_casting() -> None:
 
 
 def test_short_row_attention_equals_torch_attention_and_its_gradients() -> None:
-    """The CPU attention for short rows gives SDPA's causal attention (grouped heads) and gradients; a row past
-    SHORT and a masked batch go to SDPA itself."""
+    """The CPU attention for short rows gives SDPA's causal attention (grouped heads) and gradients, in one block
+    of queries or several (the last one short); a row past SHORT and a masked batch go to SDPA itself."""
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
@@ -349,7 +349,7 @@ def test_short_row_attention_equals_torch_attention_and_its_gradients() -> None:
         is_causal = True
 
     torch.manual_seed(0)
-    for length in (5, _attention.SHORT, _attention.SHORT + 1):
+    for length in (5, _attention.BLOCK + 37, _attention.SHORT, _attention.SHORT + 1):
         inputs = [torch.randn(2, heads, length, 16, requires_grad=True) for heads in (6, 2, 2)]
         ours = _attention.causal_attention(Layer(), *inputs, None)[0]
         ours.square().sum().backward()

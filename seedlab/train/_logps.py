@@ -27,9 +27,10 @@ class TokenLogps(torch.autograd.Function):
         picked = torch.empty_like(lse)
         for start in range(0, flat.shape[0], CHUNK_ROWS):
             end = start + CHUNK_ROWS
-            part = flat[start:end].float()
-            lse[start:end] = torch.logsumexp(part, dim=-1)
+            part = flat[start:end].to(torch.float32, copy=True)  # a copy: it is changed in place below
             picked[start:end] = part.gather(1, safe[start:end, None])[:, 0]
+            top = part.amax(dim=-1, keepdim=True)  # torch.logsumexp gives the same numbers 3-6x slower on CPU
+            lse[start:end] = part.sub_(top).exp_().sum(dim=-1).log_().add_(top[:, 0])
         ctx.save_for_backward(logits, safe, keep, lse)
         return ((picked - lse) * keep).reshape(targets.shape)
 
@@ -37,11 +38,12 @@ class TokenLogps(torch.autograd.Function):
     def backward(ctx: Any, grad: Any) -> tuple[Any, None]:
         logits, safe, keep, lse = ctx.saved_tensors
         flat = logits.reshape(-1, logits.shape[-1])
-        weight = grad.reshape(-1).float() * keep  # d log p(t) / d logits = onehot(t) - softmax
+        weight = grad.reshape(-1).float() * keep  # d log p(t) / d logits = weight x (onehot(t) - softmax)
         out = torch.empty_like(flat)
         for start in range(0, flat.shape[0], CHUNK_ROWS):
             end = start + CHUNK_ROWS
-            part = torch.sub(flat[start:end], lse[start:end, None]).exp_().neg_()  # float32: lse is
-            part.scatter_add_(1, safe[start:end, None], torch.ones_like(part[:, :1]))
-            out[start:end] = part.mul_(weight[start:end, None])
+            rows = weight[start:end, None]
+            # in place on a float32 copy: torch.sub(bf16 chunk, float32 lse) is 5x slower for the same numbers
+            part = flat[start:end].to(torch.float32, copy=True).sub_(lse[start:end, None]).exp_().mul_(-rows)
+            out[start:end] = part.scatter_add_(1, safe[start:end, None], rows)
         return out.reshape(logits.shape), None
