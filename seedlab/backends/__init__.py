@@ -70,7 +70,8 @@ def make_backend(settings: Settings, model: str | None = None, endpoint_url: str
 
     llama = settings.config.llama_cpp
     return LlamaCppBackend(ref.path, ref.name, n_ctx=llama.n_ctx, n_batch=llama.n_batch, threads=llama.threads,
-                           slots=llama.slots, adapter=adapter, sequences=llama.sequences)
+                           slots=llama.slots, adapter=adapter, sequences=llama.sequences,
+                           flash_attn=llama.flash_attn)
 
 
 def is_adapter(path: str | Path | None) -> bool:

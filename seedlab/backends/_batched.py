@@ -135,17 +135,24 @@ class BatchDecoder:
             self._adapter = None
 
     def _tick(self) -> None:
-        """Admit the next waiting group of jobs when sequences are free, then step every running sequence."""
+        """Admit every waiting group of jobs that free sequences can hold (their prompts read together), then step
+        every running sequence."""
         with self._changed:
-            group = self._same_prompt(len(self._free))
+            groups: list[list[tuple[Job, Future[Output]]]] = []
+            room = len(self._free)
+            while room and (group := self._same_prompt(room)):
+                groups.append(group)
+                room -= len(group)
         try:
-            if group:
-                seqs = [self._free.pop() for _ in group]
+            if groups:
+                seqs = [[self._free.pop() for _ in group] for group in groups]
+                started: dict[int, _Running] = {}
                 try:
-                    started = self._start(seqs, group)
+                    self._start(seqs, groups, started)
                 except ModelError as exc:
-                    self._fail(group, exc, seqs)
-                    started = {}
+                    for ids, group in zip(seqs, groups, strict=True):
+                        if ids[0] not in started:
+                            self._fail(group, exc, ids)
                 for seq, state in started.items():
                     if self._finished(state):
                         self._free.append(seq)
@@ -190,42 +197,63 @@ class BatchDecoder:
 
     # --- prompts in, one step for all ----------------------------------------------------------------------------
 
-    def _start(self, seqs: list[int], group: list[tuple[Job, Future[Output]]]) -> dict[int, _Running]:
-        """Bring the group's shared prompt into the first sequence's cache, reading only what no cache holds yet;
-        copy that cache to the others' and sample every job's first token from the prompt's last logits."""
+    def _start(self, seqs: list[list[int]], groups: list[list[tuple[Job, Future[Output]]]],
+               started: dict[int, _Running]) -> None:
+        """Bring each group's shared prompt into its first sequence's cache, reading only what no cache holds yet,
+        the groups' prompts together in batches of up to n_batch tokens; then copy that cache to the group's other
+        sequences and sample every job's first token from the prompt's last logits. Started jobs go into
+        `started` as their batch is read (a failing batch leaves the groups after it out)."""
         memory = self._lib.llama_get_memory(self._ctx)
-        tokens = group[0][0].tokens
-        first = seqs[0]
-        done = self._reuse(first, tokens, memory)
-        for start in range(done, len(tokens), self.n_batch):
-            chunk = tokens[start: start + self.n_batch]
-            last = start + len(chunk) == len(tokens)
-            self._fill([(token, start + k, first, last and k == len(chunk) - 1) for k, token in enumerate(chunk)])
-        self._cached[first] = list(tokens)
-        for seq in seqs[1:]:
-            self._copy(first, seq, memory)
-            self._cached[seq] = list(tokens)
-        started = {}
-        for seq, (job, future) in zip(seqs, group, strict=True):
-            state = _Running(job, future, self._sampler(job), len(tokens))
-            self._accept(state, self._lib.llama_sampler_sample(state.sampler, self._ctx, len(chunk) - 1))
-            started[seq] = state
-        return started
+        entries: list[tuple[int, int, int, bool]] = []  # (token, position, sequence, wants logits), not yet read
+        ready: list[tuple[list[int], list[tuple[Job, Future[Output]]], int]] = []  # prompt read at this index
+        # A copy between cache streams lands at the next decode, while trimming a stream is immediate: so a prompt
+        # copies only from a sequence that nothing here trims before then, not one admitted now unless it is a
+        # group's first sequence whose prompt has been read (one waiting to be read is read first when it shares a
+        # long prefix).
+        fresh = {seq for ids in seqs for seq in ids}
 
-    def _reuse(self, seq: int, tokens: list[int], memory: Any) -> int:
-        """Keep the longest start of `tokens` that some cache holds (this sequence's own, or another's copied in:
-        few-shot prompts share long prefixes); at least the last token is left to read. Tokens kept."""
-        def common(held: list[int]) -> int:
-            n = 0
-            for a, b in zip(held, tokens[:-1], strict=False):
-                if a != b:
-                    break
-                n += 1
-            return n
+        def read() -> None:
+            if entries:
+                self._fill(entries)
+            for ids, group, index in ready:
+                tokens = group[0][0].tokens
+                self._cached[ids[0]] = list(tokens)
+                fresh.discard(ids[0])
+                for seq in ids[1:]:
+                    self._copy(ids[0], seq, memory)
+                for seq, (job, future) in zip(ids, group, strict=True):
+                    state = _Running(job, future, self._sampler(job), len(tokens))
+                    self._accept(state, self._lib.llama_sampler_sample(state.sampler, self._ctx, index))
+                    started[seq] = state
+            entries.clear()
+            ready.clear()
 
-        own = common(self._cached.get(seq, []))
-        source, best = max(((other, common(held)) for other, held in self._cached.items() if other != seq),
-                           key=lambda pair: pair[1], default=(seq, 0))
+        for ids, group in zip(seqs, groups, strict=True):
+            tokens, first = group[0][0].tokens, ids[0]
+            if any(_common(other[0][0].tokens, tokens) > COPY_GAIN for _, other, _ in ready):
+                read()
+            done = self._reuse(first, tokens, memory, avoid=fresh - {first})
+            self._cached[first] = tokens[:done]
+            rest = [(token, done + k, first, done + k == len(tokens) - 1) for k, token in enumerate(tokens[done:])]
+            while rest:
+                if entries and len(entries) + len(rest) > self.n_batch:
+                    read()
+                take = self.n_batch - len(entries)
+                entries += rest[:take]
+                rest = rest[take:]
+                if not rest:
+                    ready.append((ids, group, len(entries) - 1))
+                elif len(entries) >= self.n_batch:
+                    read()
+        read()
+
+    def _reuse(self, seq: int, tokens: list[int], memory: Any, avoid: set[int]) -> int:
+        """Keep the longest start of `tokens` that some cache holds (this sequence's own, or another's copied in,
+        not one in `avoid`: few-shot prompts share long prefixes); at least the last token is left to read.
+        Tokens kept."""
+        own = _common(self._cached.get(seq, []), tokens[:-1])
+        source, best = max(((other, _common(held, tokens[:-1])) for other, held in self._cached.items()
+                            if other != seq and other not in avoid), key=lambda pair: pair[1], default=(seq, 0))
         if best > own + COPY_GAIN:
             self._copy(source, seq, memory)
             own = best
@@ -311,3 +339,13 @@ class BatchDecoder:
         for part in parts:
             lib.llama_sampler_chain_add(chain, part)
         return chain
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    """How many tokens two token lists share from their start."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

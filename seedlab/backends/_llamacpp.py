@@ -32,7 +32,7 @@ class LlamaCppBackend:
 
     def __init__(self, model_path: Path, model_id: str | None = None, n_ctx: int = 4096, n_batch: int = 512,
                  threads: int = 0, slots: int = 1, adapter: Path | None = None, seed: int = 0,
-                 sequences: int = 1) -> None:
+                 sequences: int = 1, flash_attn: bool = True) -> None:
         if sequences < 1 or slots < 1:
             raise ModelError(f"llama_cpp.sequences ({sequences}) and llama_cpp.slots ({slots}) must be at least 1")
         check_gguf(model_path)
@@ -45,7 +45,7 @@ class LlamaCppBackend:
         self._slots: queue.Queue[Any] = queue.Queue()
         self._all: list[Any] = []
         for _ in range(slots):
-            llm = _load(model_path, n_ctx, n_batch, per_slot, adapter, seed)
+            llm = _load(model_path, n_ctx, n_batch, per_slot, adapter, seed, flash_attn)
             self._all.append(llm)
             self._slots.put(llm)
         self._grammars: dict[str, Any] = {}
@@ -185,13 +185,14 @@ def _chat_formatter(llm: Any) -> Any:
                                stop_token_ids=[llm.token_eos()])
 
 
-def _load(path: Path, n_ctx: int, n_batch: int, threads: int, adapter: Path | None, seed: int) -> Any:
+def _load(path: Path, n_ctx: int, n_batch: int, threads: int, adapter: Path | None, seed: int,
+          flash_attn: bool = True) -> Any:
     from llama_cpp import Llama
 
     try:
         return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_threads=threads,
                      n_threads_batch=threads, lora_path=str(adapter) if adapter else None, seed=seed,
-                     verbose=False)
+                     flash_attn=flash_attn, verbose=False)
     except (ValueError, RuntimeError) as exc:
         what = f"{path}" + (f" with adapter {adapter}" if adapter else "")
         raise ModelError(f"llama.cpp cannot load {what}: damaged or cut short? download it again") from exc
