@@ -58,7 +58,7 @@ class LlamaCppConfig:
     threads: int = 0  # 0: every core this process may use
     slots: int = 1  # model copies streaming in parallel (`model serve`); the cores are shared among them
     sequences: int = 8  # samples decoded together in one batch by every batch call (SDG, judge, TAO, evaluate)
-    flash_attn: bool = True  # llama.cpp's fused attention: 1.2-1.3x the tokens/s on a 2-core CPU (README)
+    flash_attn: bool = False  # llama.cpp's fused attention: 1.3x the tokens/s, but constrained verdicts broke (README)
 
 
 @dataclass
