@@ -73,7 +73,8 @@ def _add_in_one_product(layer: Any) -> None:
     from peft.tuners.lora import Linear
 
     if isinstance(layer, Linear):
-        layer.forward = types.MethodType(_one_product_forward, layer)  # type: ignore[method-assign]  # bound: a copy binds to its copy
+        # bound to the layer, so a deep copy of the model binds to its own copy
+        layer.forward = types.MethodType(_one_product_forward, layer)  # type: ignore[method-assign]
 
 
 def _one_product_forward(layer: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
