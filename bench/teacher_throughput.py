@@ -2,9 +2,11 @@
 
 Prints generated tokens/s of each, their ratio (target: seedlab >= 0.95 x raw), then batched decoding (several
 sequences stepped together in one context, `llama_cpp.sequences`) at each batch size against one stream under
-greedy decoding, with whether every output equals the one-stream output (target: >= 2.5 x on 2 cores), and
-parallel model slots (`llama_cpp.slots`, what `model serve` streams with) for comparison.
+greedy decoding, with whether every output equals the one-stream output (target: >= 2.5 x on 2 cores), for the
+file llama.cpp decodes (`llama_cpp.weights`: the default model converted to Q8_0) and, with --weights as-is auto,
+for the packaged Q4_1 file too; then parallel model slots (`llama_cpp.slots`, what `model serve` streams with).
 Run: .venv/bin/python bench/teacher_throughput.py [--prompts N] [--max-tokens N] [--rounds N] [--sequences 2 4 8]
+     [--weights as-is auto]
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import statistics
 import time
 from pathlib import Path
 
-from seedlab.backends import Request, resolve_model
+from seedlab.backends import Request, llama_file, resolve_model
 from seedlab.backends._llamacpp import LlamaCppBackend, available_cores
 from seedlab.config import load_settings
 
@@ -68,14 +70,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; the median is reported")
     parser.add_argument("--sequences", type=int, nargs="+", default=[2, 4, 8, 16], help="batch sizes to measure")
     parser.add_argument("--skip-raw", action="store_true", help="only the batched and slot comparisons")
+    parser.add_argument("--weights", nargs="+", help="llama_cpp.weights values to measure batched decoding with "
+                        "(default: the configured one)")
     args = parser.parse_args()
     settings = load_settings()
-    path = resolve_model(settings.config.model.default, settings.models_path).path
     llama = settings.config.llama_cpp
+    ref = resolve_model(settings.config.model.default, settings.models_path)
+    path = llama_file(ref, settings.models_path, llama.weights)
     cores = llama.threads or available_cores()
     reqs = requests(args.prompts, args.max_tokens)
 
-    batched(path, args, cores, llama.n_ctx, llama.n_batch)
+    ones: dict[str, float] = {}
+    bests: dict[str, float] = {}
+    for weights in args.weights or [llama.weights]:
+        ones[weights], bests[weights] = batched(llama_file(ref, settings.models_path, weights), weights, args, cores,
+                                                llama.n_ctx, llama.n_batch)
+    if len(ones) > 1:
+        print("best batched decoding against one stream of each file: " + "; ".join(
+            f"{b} with {w} weights: {bests[b] / ones[w]:.2f}x" for b in bests for w in ones))
     if args.skip_raw:
         return
     raw_rates, ours_rates = [], []
@@ -107,8 +119,10 @@ def main() -> None:
         print(f"parallel decoding speed-up: {par / one:.2f}x")
 
 
-def batched(path: Path, args: argparse.Namespace, cores: int, n_ctx: int, n_batch: int) -> None:
-    """One stream against each batch size, greedy, rounds alternating; outputs compared with one stream's."""
+def batched(path: Path, weights: str, args: argparse.Namespace, cores: int, n_ctx: int, n_batch: int
+            ) -> tuple[float, float]:
+    """One stream against each batch size, greedy, rounds alternating; outputs compared with one stream's.
+    (one stream's tokens/s, the best batch size's)"""
     greedy = [dataclasses.replace(r, temperature=0.0) for r in requests(args.prompts, args.max_tokens)]
     sizes = [1, *args.sequences]
     rates: dict[int, list[float]] = {n: [] for n in sizes}
@@ -123,14 +137,15 @@ def batched(path: Path, args: argparse.Namespace, cores: int, n_ctx: int, n_batc
             if reference:
                 same[n] += sum(a == b for a, b in zip(texts, reference, strict=True))
     one = statistics.median(rates[1])
-    print(f"batched decoding, greedy, {args.prompts} prompts x {args.max_tokens} max tokens, {cores} threads, "
-          f"median of {args.rounds} rounds")
+    print(f"batched decoding, {path.name} (llama_cpp.weights: {weights}), greedy, {args.prompts} prompts x "
+          f"{args.max_tokens} max tokens, {cores} threads, median of {args.rounds} rounds")
     print(f"{'sequences':>9} {'tokens/s':>9} {'x one stream':>13} {'outputs = one stream':>21}")
     for n in sizes:
         rate = statistics.median(rates[n])
         print(f"{n:9} {rate:9.1f} {rate / one:12.2f}x {same[n]:>12}/{args.prompts * args.rounds}")
     best = max(sizes, key=lambda n: statistics.median(rates[n]))
     print(f"best: {best} sequences, {statistics.median(rates[best]) / one:.2f}x one stream (target >= 2.5)")
+    return one, statistics.median(rates[best])
 
 
 if __name__ == "__main__":

@@ -58,6 +58,9 @@ class LlamaCppConfig:
     threads: int = 0  # 0: every core this process may use
     slots: int = 1  # model copies streaming in parallel (`model serve`); the cores are shared among them
     sequences: int = 8  # samples decoded together in one batch by every batch call (SDG, judge, TAO, evaluate)
+    # The weight type llama.cpp decodes in: `auto` converts the default model (Q4_1) to Q8_0 once, for batched
+    # decoding; `as-is` loads every file as it is; q8_0, f16 or bf16 convert any GGUF model.
+    weights: str = "auto"
     flash_attn: bool = False  # llama.cpp's fused attention: 1.3x the tokens/s, but constrained verdicts broke (README)
 
 

