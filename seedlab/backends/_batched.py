@@ -3,8 +3,8 @@ and one batch per decode step, filled continuously: a finished sequence's place 
 whichever caller sent it, so concurrent callers share every step. A prompt is read once for all samples of a
 request, and the longest prefix some cache already holds is reused (few-shot prompts share long prefixes).
 
-Every step reads all the weights, so sequences stepped together share that traffic; on a 2-core CPU the default
-Q4_1 model's dot products still bound a step (8 tokens cost about 5x one: README, batched decoding). llama-cpp-
+Every step reads all the weights, so sequences stepped together share that traffic, when the weight type has a
+batched kernel (the default model decodes from a Q8_0 copy for that: backends/_convert.py, llama_file). llama-cpp-
 python's high-level `Llama` decodes one sequence at a time, so this drives its low-level API (llama.cpp's own
 `batched` example and server do the same).
 """
