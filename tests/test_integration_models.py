@@ -126,14 +126,20 @@ def test_running_sequences_decode_in_order_with_gaps_filled(model_path: Path,
 
 def test_the_default_model_decodes_in_q8_0_converted_once(model_path: Path, tmp_path: Path) -> None:
     """`llama_cpp.weights: auto` loads the default model as a Q8_0 copy made once by llama.cpp's quantizer (a later
-    call reuses it); `as-is` loads the packaged file; an unknown type is one clear error."""
+    call reuses it, and two converting at once, as two servers starting in a new home do, both get it whole);
+    `as-is` loads the packaged file; an unknown type is one clear error."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from gguf import GGUFReader
 
     from seedlab.backends import llama_file
 
     ref = resolve_model(DEFAULT_MODEL, tmp_path)
-    converted = llama_file(ref, tmp_path)
-    assert converted != model_path and converted.is_file()
+    with ThreadPoolExecutor(2) as pool:
+        both = list(pool.map(lambda _: llama_file(ref, tmp_path), range(2)))
+    converted = both[0]
+    assert both[1] == converted != model_path and converted.is_file()
+    assert not list(converted.parent.glob("*.partial"))
     assert {t.tensor_type.name for t in GGUFReader(converted).tensors} == {"Q8_0", "F32"}
     made = converted.stat().st_mtime_ns
     assert llama_file(ref, tmp_path) == converted and converted.stat().st_mtime_ns == made

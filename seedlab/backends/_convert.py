@@ -84,15 +84,17 @@ def llama_file(ref: ModelRef, cache: Path, weights: str = "auto") -> Path:
 
 
 def _requantize(source: Path, target: Path, file_type: int) -> None:
-    """llama.cpp's own quantizer (it dequantises each tensor and quantises it again), into a partial file that is
-    renamed when whole."""
+    """llama.cpp's own quantizer (it dequantises each tensor and quantises it again), into a partial file of this
+    process's own that is renamed when whole: two processes converting at once (two servers starting in a new
+    home) each write their own, and the last rename leaves the same file."""
     import ctypes
     import os
+    import threading
 
     import llama_cpp
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
+    partial = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.partial")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = file_type
     params.allow_requantize = True
