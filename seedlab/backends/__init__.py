@@ -25,7 +25,7 @@ from seedlab.config import Settings
 __all__ = [
     "DEFAULT_MODEL", "REGISTRY", "Backend", "FakeBackend", "Message", "ModelError", "ModelRef", "Request", "Result",
     "check_gguf", "download_model", "endpoint_urls", "file_sha256", "hf_copy", "is_adapter", "list_models",
-    "llama_file", "make_backend", "pad_token_id", "resolve_model",
+    "llama_file", "make_backend", "model_identity", "pad_token_id", "resolve_model",
 ]
 
 
@@ -36,6 +36,15 @@ def endpoint_urls(settings: Settings, given: str | Sequence[str] | None = None) 
         return [given] if isinstance(given, str) else list(given)
     endpoint = settings.config.endpoint
     return ([endpoint.url] if endpoint.url else []) + list(endpoint.urls)
+
+
+def model_identity(settings: Settings, ref: ModelRef) -> dict[str, str | None]:
+    """A model as cache keys name it: its name and the sha256 of the file llama.cpp decodes (the default model's Q8_0
+    copy, under `llama_cpp.weights`), so work made with other weights is made again; no hash for a HF folder."""
+    if ref.format != "gguf":
+        return {"model": ref.name, "sha256": None}
+    path = llama_file(ref, settings.models_path, settings.config.llama_cpp.weights)
+    return {"model": ref.name, "sha256": file_sha256(path, settings.models_path)}
 
 
 def make_backend(settings: Settings, model: str | None = None, endpoint_url: str | Sequence[str] | None = None,

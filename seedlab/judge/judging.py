@@ -14,7 +14,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from seedlab.backends import Backend, Message, Request, file_sha256, is_adapter, llama_file, make_backend, resolve_model
+from seedlab.backends import (
+    Backend,
+    Message,
+    Request,
+    file_sha256,
+    is_adapter,
+    make_backend,
+    model_identity,
+    resolve_model,
+)
 from seedlab.config import Settings
 
 EVALUATION_CHARS = 60  # keeps a verdict to about 25 tokens: a small judge's long evaluations add cost, not sense
@@ -319,9 +328,4 @@ def judge_identity(settings: Settings, given: str | None = None) -> dict[str, An
     if is_adapter(ref):
         weights = Path(ref) / "adapter_model.safetensors"
         return {"adapter": ref, "mtime": weights.stat().st_mtime if weights.exists() else None}
-    model = resolve_model(ref, settings.models_path)
-    if model.format != "gguf":
-        return {"model": model.name, "sha256": None}
-    # The file llama.cpp decodes verdicts with (the default model's Q8_0 copy).
-    path = llama_file(model, settings.models_path, settings.config.llama_cpp.weights)
-    return {"model": model.name, "sha256": file_sha256(path, settings.models_path)}
+    return model_identity(settings, resolve_model(ref, settings.models_path))

@@ -515,14 +515,9 @@ def _teacher_identity(settings: Settings, options: GenerateOptions, urls: list[s
     if urls:  # one server keeps the key runs had before pools; a pool is named by its servers
         where = {"endpoint": urls[0]} if len(urls) == 1 else {"endpoints": sorted(urls)}
         return {"model": options.teacher or settings.config.endpoint.model, "sha256": None, **where}
-    from seedlab.backends import file_sha256, llama_file, resolve_model
+    from seedlab.backends import model_identity, resolve_model
 
-    ref = resolve_model(options.teacher or settings.config.sdg.teacher, settings.models_path)
-    if ref.format != "gguf":
-        return {"model": ref.name, "sha256": None}
-    # The file llama.cpp decodes (the default model's Q8_0 copy), so a leaf made with other weights is made again.
-    path = llama_file(ref, settings.models_path, settings.config.llama_cpp.weights)
-    return {"model": ref.name, "sha256": file_sha256(path, settings.models_path)}
+    return model_identity(settings, resolve_model(options.teacher or settings.config.sdg.teacher, settings.models_path))
 
 
 def _template_id(templates: TemplateSet) -> dict[str, Any]:
