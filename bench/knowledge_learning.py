@@ -63,6 +63,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "spans-2": {"config": {"sdg.span_per_fact": 2}},
     "spans-4": {"config": {"sdg.span_per_fact": 4}},
     "spans-2-no-recall": {"config": {"sdg.span_per_fact": 2}, "sources": ["document", "seed", "generated", "span"]},
+    # Every weight tuned (`model train --full`) instead of a LoRA adapter, at full fine-tuning's learning rates.
+    "full-lr-1e-4": {"full": True, "phase": {"lr": 1e-4}},
+    "full-lr-3e-5": {"full": True, "phase": {"lr": 3e-5}},
 }
 
 
@@ -136,8 +139,8 @@ def run_one(name: str, config: str, seed: int, root: Path) -> dict[str, Any]:
     phase = next(p for p in settings.config.train.phases if p.data == "knowledge")
     phase = dataclasses.replace(phase, **spec.get("phase", {}))
     start = time.perf_counter()
-    trained = train(settings, TrainOptions(knowledge_data=data, phase_configs=(phase,), runs=root / "runs"),
-                    lambda _line: None)
+    trained = train(settings, TrainOptions(knowledge_data=data, phase_configs=(phase,), runs=root / "runs",
+                                           full=spec.get("full", False)), lambda _line: None)
     train_min = (time.perf_counter() - start) / 60
     report = evaluate(settings, EvaluateOptions(candidate=str(trained.adapter), taxonomy_base=base,
                                                 benchmarks=("knowledge-branch",), questions=heldout_file(name)),

@@ -4,9 +4,10 @@ Prints generated tokens/s of each, their ratio (target: seedlab >= 0.95 x raw), 
 sequences stepped together in one context, `llama_cpp.sequences`) at each batch size against one stream under
 greedy decoding, with whether every output equals the one-stream output (target: >= 2.5 x on 2 cores), for the
 file llama.cpp decodes (`llama_cpp.weights`: the default model converted to Q8_0) and, with --weights as-is auto,
-for the packaged Q4_1 file too; then parallel model slots (`llama_cpp.slots`, what `model serve` streams with).
+for the packaged Q4_1 file too, and with --flash-attn on off, with llama.cpp's fused attention and without (default:
+`llama_cpp.flash_attn`, on); then parallel model slots (`llama_cpp.slots`, what `model serve` streams with).
 Run: .venv/bin/python bench/teacher_throughput.py [--prompts N] [--max-tokens N] [--rounds N] [--sequences 2 4 8]
-     [--weights as-is auto]
+     [--weights as-is auto] [--flash-attn on off]
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ def requests(count: int, max_tokens: int) -> list[Request]:
                     max_tokens=max_tokens, temperature=0.7, seed=100 + i) for i in range(count)]
 
 
-def raw_llama(path: Path, reqs: list[Request], threads: int, n_ctx: int, n_batch: int) -> tuple[int, float]:
+def raw_llama(path: Path, reqs: list[Request], threads: int, n_ctx: int, n_batch: int, flash_attn: bool
+              ) -> tuple[int, float]:
     """The same requests through llama_cpp.Llama directly: (generated tokens, seconds)."""
     from llama_cpp import Llama
 
     llm = Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_threads=threads,
-                n_threads_batch=threads, seed=0, verbose=False)
+                n_threads_batch=threads, seed=0, flash_attn=flash_attn, verbose=False)
     start = time.perf_counter()
     tokens = 0
     for r in reqs:
@@ -47,15 +49,16 @@ def raw_llama(path: Path, reqs: list[Request], threads: int, n_ctx: int, n_batch
     return tokens, seconds
 
 
-def seedlab_backend(path: Path, reqs: list[Request], threads: int, n_ctx: int, n_batch: int,
+def seedlab_backend(path: Path, reqs: list[Request], threads: int, n_ctx: int, n_batch: int, flash_attn: bool,
                     slots: int = 1, sequences: int = 1) -> tuple[int, float]:
-    tokens, seconds, _ = timed_texts(path, reqs, threads, n_ctx, n_batch, slots, sequences)
+    tokens, seconds, _ = timed_texts(path, reqs, threads, n_ctx, n_batch, flash_attn, slots, sequences)
     return tokens, seconds
 
 
-def timed_texts(path: Path, reqs: list[Request], threads: int, n_ctx: int, n_batch: int, slots: int = 1,
-                sequences: int = 1) -> tuple[int, float, list[list[str]]]:
-    backend = LlamaCppBackend(path, n_ctx=n_ctx, n_batch=n_batch, threads=threads, slots=slots, sequences=sequences)
+def timed_texts(path: Path, reqs: list[Request], threads: int, n_ctx: int, n_batch: int, flash_attn: bool,
+                slots: int = 1, sequences: int = 1) -> tuple[int, float, list[list[str]]]:
+    backend = LlamaCppBackend(path, n_ctx=n_ctx, n_batch=n_batch, threads=threads, slots=slots, sequences=sequences,
+                              flash_attn=flash_attn)
     start = time.perf_counter()
     results = backend.complete(reqs)
     seconds = time.perf_counter() - start
@@ -72,6 +75,9 @@ def main() -> None:
     parser.add_argument("--skip-raw", action="store_true", help="only the batched and slot comparisons")
     parser.add_argument("--weights", nargs="+", help="llama_cpp.weights values to measure batched decoding with "
                         "(default: the configured one)")
+    parser.add_argument("--flash-attn", nargs="+", choices=["on", "off"],
+                        help="measure batched decoding with llama.cpp's fused attention on, off or both "
+                        "(default: llama_cpp.flash_attn)")
     args = parser.parse_args()
     settings = load_settings()
     llama = settings.config.llama_cpp
@@ -80,21 +86,24 @@ def main() -> None:
     cores = llama.threads or available_cores()
     reqs = requests(args.prompts, args.max_tokens)
 
+    fa = llama.flash_attn
     ones: dict[str, float] = {}
     bests: dict[str, float] = {}
     for weights in args.weights or [llama.weights]:
-        ones[weights], bests[weights] = batched(llama_file(ref, settings.models_path, weights), weights, args, cores,
-                                                llama.n_ctx, llama.n_batch)
+        for flash in [v == "on" for v in args.flash_attn] if args.flash_attn else [fa]:
+            name = f"{weights} weights, flash attention {'on' if flash else 'off'}"
+            ones[name], bests[name] = batched(llama_file(ref, settings.models_path, weights), name, args, cores,
+                                              llama.n_ctx, llama.n_batch, flash)
     if len(ones) > 1:
-        print("best batched decoding against one stream of each file: " + "; ".join(
-            f"{b} with {w} weights: {bests[b] / ones[w]:.2f}x" for b in bests for w in ones))
+        print("best batched decoding against one stream of each: " + "; ".join(
+            f"{b}: {bests[b] / ones[w]:.2f}x one stream of {w}" for b in bests for w in ones))
     if args.skip_raw:
         return
     raw_rates, ours_rates = [], []
     for round_ in range(args.rounds):  # alternate who goes first so drift in machine load hits both alike
         runs = [("raw", raw_llama), ("ours", seedlab_backend)]
         for name, run in runs if round_ % 2 == 0 else runs[::-1]:
-            tokens, seconds = run(path, reqs, cores, llama.n_ctx, llama.n_batch)
+            tokens, seconds = run(path, reqs, cores, llama.n_ctx, llama.n_batch, fa)
             (raw_rates if name == "raw" else ours_rates).append(tokens / seconds)
     raw, ours = statistics.median(raw_rates), statistics.median(ours_rates)
     ratio = statistics.median(o / r for o, r in zip(ours_rates, raw_rates, strict=True))
@@ -111,7 +120,7 @@ def main() -> None:
         one_rates, par_rates = [], []
         for round_ in range(args.rounds):
             for slots in (1, cores) if round_ % 2 == 0 else (cores, 1):
-                tokens, seconds = seedlab_backend(path, reqs, cores, llama.n_ctx, llama.n_batch, slots=slots)
+                tokens, seconds = seedlab_backend(path, reqs, cores, llama.n_ctx, llama.n_batch, fa, slots=slots)
                 (one_rates if slots == 1 else par_rates).append(tokens / seconds)
         one, par = statistics.median(one_rates), statistics.median(par_rates)
         print(f"{'one stream (1 slot x ' + str(cores) + ' threads)':34} {one:9.1f}")
@@ -119,7 +128,7 @@ def main() -> None:
         print(f"parallel decoding speed-up: {par / one:.2f}x")
 
 
-def batched(path: Path, weights: str, args: argparse.Namespace, cores: int, n_ctx: int, n_batch: int
+def batched(path: Path, name: str, args: argparse.Namespace, cores: int, n_ctx: int, n_batch: int, flash_attn: bool
             ) -> tuple[float, float]:
     """One stream against each batch size, greedy, rounds alternating; outputs compared with one stream's.
     (one stream's tokens/s, the best batch size's)"""
@@ -130,14 +139,14 @@ def batched(path: Path, weights: str, args: argparse.Namespace, cores: int, n_ct
     reference: list[list[str]] = []
     for round_ in range(args.rounds):
         for n in sizes if round_ % 2 == 0 else sizes[::-1]:
-            tokens, seconds, texts = timed_texts(path, greedy, cores, n_ctx, n_batch, sequences=n)
+            tokens, seconds, texts = timed_texts(path, greedy, cores, n_ctx, n_batch, flash_attn, sequences=n)
             rates[n].append(tokens / seconds)
             if n == 1 and not reference:
                 reference = texts
             if reference:
                 same[n] += sum(a == b for a, b in zip(texts, reference, strict=True))
     one = statistics.median(rates[1])
-    print(f"batched decoding, {path.name} (llama_cpp.weights: {weights}), greedy, {args.prompts} prompts x "
+    print(f"batched decoding, {path.name} ({name}), greedy, {args.prompts} prompts x "
           f"{args.max_tokens} max tokens, {cores} threads, median of {args.rounds} rounds")
     print(f"{'sequences':>9} {'tokens/s':>9} {'x one stream':>13} {'outputs = one stream':>21}")
     for n in sizes:

@@ -61,7 +61,7 @@ class LlamaCppConfig:
     # The weight type llama.cpp decodes in: `auto` converts the default model (Q4_1) to Q8_0 once, for batched
     # decoding; `as-is` loads every file as it is; q8_0, f16 or bf16 convert any GGUF model.
     weights: str = "auto"
-    flash_attn: bool = False  # llama.cpp's fused attention: 1.3x the tokens/s, but constrained verdicts broke (README)
+    flash_attn: bool = True  # llama.cpp's fused attention: 1.2x one stream, 1.45x at 32 sequences (README)
 
 
 @dataclass

@@ -69,7 +69,7 @@ def test_batched_decoding_gives_the_one_stream_outputs(model_path: Path) -> None
     requests = [Request(messages=[{"role": "user", "content": f"Write one sentence about {topic}."}], max_tokens=20,
                         temperature=0.0) for topic in ("bees", "the moon", "bread", "maps", "salt")]
     requests += [Request(prompt="Q: What is the capital of France?\nA:", max_tokens=16, temperature=0.0, stop=["\n"]),
-                 Request(messages=[{"role": "user", "content": "Give a name as JSON."}], max_tokens=30,
+                 Request(messages=[{"role": "user", "content": "Give me a person's name in JSON."}], max_tokens=30,
                          temperature=0.0, json_schema=schema),
                  Request(messages=[{"role": "user", "content": "Say hello."}], n=2, max_tokens=12, temperature=0.8,
                          seed=5)]

@@ -67,7 +67,7 @@ def llama_file(ref: ModelRef, cache: Path, weights: str = "auto") -> Path:
     Why `auto` decodes the default model in Q8_0, not its packaged Q4_1: llama.cpp on x86 has no kernel that
     multiplies Q4_1 weights by many tokens at once, so a batch of 16 sequences cost about 9x one token and batched
     decoding gave 1.9x one stream; in Q8_0 (batched kernels on x86 and ARM) one stream is as fast and 32 sequences
-    gave 2.15x (2.34x the Q4_1 file's one stream; README, batched decoding). Q8_0 holds Q4_1's values almost
+    gave 2.15x, 3.21x with flash attention (README, batched decoding). Q8_0 holds Q4_1's values almost
     exactly (an 8-bit step per block against Q4_1's 4-bit one), for 145 MB instead of 98."""
     if ref.format != "gguf" or weights == "as-is":
         return ref.path

@@ -32,7 +32,7 @@ class LlamaCppBackend:
 
     def __init__(self, model_path: Path, model_id: str | None = None, n_ctx: int = 4096, n_batch: int = 512,
                  threads: int = 0, slots: int = 1, adapter: Path | None = None, seed: int = 0,
-                 sequences: int = 1, flash_attn: bool = False) -> None:
+                 sequences: int = 1, flash_attn: bool = True) -> None:
         if sequences < 1 or slots < 1:
             raise ModelError(f"llama_cpp.sequences ({sequences}) and llama_cpp.slots ({slots}) must be at least 1")
         check_gguf(model_path)
@@ -186,7 +186,7 @@ def _chat_formatter(llm: Any) -> Any:
 
 
 def _load(path: Path, n_ctx: int, n_batch: int, threads: int, adapter: Path | None, seed: int,
-          flash_attn: bool = False) -> Any:
+          flash_attn: bool = True) -> Any:
     from llama_cpp import Llama
 
     try:
