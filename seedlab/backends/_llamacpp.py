@@ -186,7 +186,7 @@ def _chat_formatter(llm: Any) -> Any:
 
 
 def _load(path: Path, n_ctx: int, n_batch: int, threads: int, adapter: Path | None, seed: int,
-          flash_attn: bool = True) -> Any:
+          flash_attn: bool) -> Any:
     from llama_cpp import Llama
 
     try:
