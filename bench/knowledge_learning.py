@@ -64,7 +64,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "spans-4": {"config": {"sdg.span_per_fact": 4}},
     "spans-2-no-recall": {"config": {"sdg.span_per_fact": 2}, "sources": ["document", "seed", "generated", "span"]},
     # Every weight tuned (`model train --full`) instead of a LoRA adapter, at full fine-tuning's learning rates
-    # (added in session 18, not yet measured).
+    # (added in session 18; measured in session 19, README).
+    "full-lr-3e-4": {"full": True, "phase": {"lr": 3e-4}},
     "full-lr-1e-4": {"full": True, "phase": {"lr": 1e-4}},
     "full-lr-3e-5": {"full": True, "phase": {"lr": 3e-5}},
 }
