@@ -5,11 +5,13 @@ key-fact score and F1 (base and trained), samples and minutes, with the mean ove
 Documents: halvane (the example leaf's 361 words, 31 reworded held-out questions in bench/documents/halvane/) and
 orsk-ferry (1,181 words, 24 held-out questions). A configuration is a data filter (which sources of knowledge.jsonl
 the student reads: document chunks, seed pairs, recall questions, teacher questions, span questions), config
-overrides (dotted keys of config.yaml; `sdg.*` ones need their own generation, the rest reuse it) and knowledge-phase
-overrides. Generation runs once per document and `sdg.*` overrides, and is reused from --home on a later call; so an
-ablation of sources or training costs only its training and evaluation. --seeds trains with each training seed.
+overrides (dotted keys of config.yaml; `sdg.*`, `endpoint.*` and `llama_cpp.*` ones need their own generation, the
+rest reuse it) and knowledge-phase overrides. Generation runs once per document and such overrides, and is reused
+from --home on a later call; so an ablation of sources or training costs only its training and evaluation. --seeds
+trains with each training seed; --set KEY=VALUE adds a config override to every configuration (another teacher:
+--set sdg.teacher=PATH.gguf, or --set endpoint.url=http://127.0.0.1:8000/v1).
 Run: .venv/bin/python bench/knowledge_learning.py --configs default recall-only [--docs halvane] [--seeds 0 1]
-     [--home DIR]
+     [--home DIR] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from knowledge_scaling import DOCS, setup  # noqa: E402  (a sibling bench script: the same leaf setup)
 
+GENERATION = ("sdg.", "endpoint.", "llama_cpp.")  # config sections that change what the teacher writes
 SOURCES = ("document", "seed", "recall", "generated", "span", "rephrased")  # metadata.source of knowledge.jsonl rows
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -92,12 +95,12 @@ def with_overrides(settings: Any, overrides: dict[str, Any]) -> Any:
 
 
 def dataset(name: str, root: Path, sdg: dict[str, Any]) -> tuple[Any, str, Path, float]:
-    """(settings, taxonomy base, knowledge.jsonl, generate minutes) of one document under these sdg overrides,
+    """(settings, taxonomy base, knowledge.jsonl, generate minutes) of one document under these generation overrides,
     generated now or reused from an earlier call."""
     from seedlab.config import Home, load_settings
     from seedlab.sdg import GenerateOptions, generate
 
-    key = "-".join(f"{k.split('.', 1)[1]}={v}" for k, v in sorted(sdg.items())) or "defaults"
+    key = "-".join(f"{k.removeprefix('sdg.')}={v}" for k, v in sorted(sdg.items())) or "defaults"
     home_root = root / key
     done = home_root / f"{name}-md" / "bench-dataset.json"
     if done.is_file():
@@ -126,13 +129,13 @@ def filtered(knowledge: Path, sources: list[str], target: Path, unmask: bool | N
     return len(rows)
 
 
-def run_one(name: str, config: str, seed: int, root: Path) -> dict[str, Any]:
+def run_one(name: str, config: str, seed: int, root: Path, extra: dict[str, Any]) -> dict[str, Any]:
     from seedlab.eval import EvaluateOptions, evaluate
     from seedlab.train import TrainOptions, train
 
     spec = CONFIGS[config]
-    overrides = spec.get("config", {})
-    sdg = {k: v for k, v in overrides.items() if k.startswith("sdg.")}
+    overrides = {**spec.get("config", {}), **extra}
+    sdg = {k: v for k, v in overrides.items() if k.startswith(GENERATION)}
     settings, base, knowledge, generate_min = dataset(name, root, sdg)
     settings = with_overrides(settings, {**{k: v for k, v in overrides.items() if k not in sdg}, "train.seed": seed})
     data = root / "data" / f"{name}-{config}-{seed}.jsonl"
@@ -161,7 +164,17 @@ def main() -> None:
     parser.add_argument("--docs", nargs="+", choices=("halvane", "orsk-ferry"), default=["halvane", "orsk-ferry"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (train.seed)")
     parser.add_argument("--home", type=Path, help="a folder for the homes, reused across calls (default: temporary)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config.yaml override (dotted key, YAML value) added to every configuration")
     args = parser.parse_args()
+    import yaml
+
+    extra = {}
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            parser.error(f"--set {item!r}: write SECTION.KEY=VALUE, e.g. sdg.teacher=gemma3-270m")
+        extra[key] = yaml.safe_load(value)
     from seedlab.cli import quiet_libraries
 
     quiet_libraries()
@@ -170,7 +183,7 @@ def main() -> None:
     for config in args.configs:
         for name in args.docs:
             for seed in args.seeds:
-                rows.append(run_one(name, config, seed, root))
+                rows.append(run_one(name, config, seed, root, extra))
                 print(f"row: {json.dumps(rows[-1])}", flush=True)
     print(f"\n{'config':16} {'document':12} {'seed':>4} {'samples':>7} {'gen min':>7} {'train min':>9} "
           f"{'held-out key facts':>19} {'F1':>12}  learned / not learned / never asked")
