@@ -47,7 +47,7 @@ def causal_attention(module: Any, query: Any, key: Any, value: Any, attention_ma
     groups = heads // kv_heads
     # the query heads that share a key head go into one product with it, stacked along the queries: no copy of the
     # keys and values per query head (repeat_interleave), and 3 products a block instead of 9 for SmolLM2
-    grouped = query.view(rows, kv_heads, groups, length, dim)
+    grouped = query.reshape(rows, kv_heads, groups, length, dim)  # a view whenever the layout allows
     scale = scaling if scaling is not None else dim**-0.5
     parts = []
     for start in range(0, length, BLOCK):  # a block of queries sees the keys up to its last one, no further
