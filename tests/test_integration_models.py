@@ -257,3 +257,32 @@ def test_gguf_converts_once_to_hf_and_generates(model_path: Path, seedlab_home: 
     assert [r.completion_tokens for r in batched] == [r.completion_tokens for r in alone]
     listing = CliRunner().invoke(cli, ["model", "list"])
     assert "cached" in listing.output
+
+
+def test_an_adapter_is_evaluated_on_llama_cpp_against_its_base_written_the_same_way(seedlab_home: Path,
+                                                                                     tmp_path: Path) -> None:
+    """`model evaluate` merges an adapter into a Q8_0 GGUF and writes the base through the same path: with an
+    adapter that changes nothing (LoRA's B starts at zero) both answer every question alike, on llama.cpp."""
+    import transformers
+    from peft import LoraConfig, get_peft_model
+
+    from seedlab.config import load_settings
+    from seedlab.eval import EvaluateOptions, evaluate
+    from seedlab.workspace import init_workspace
+
+    settings = load_settings()
+    init_workspace(settings)
+    folder = hf_copy(resolve_model(DEFAULT_MODEL, settings.models_path), settings.models_path)
+    model = get_peft_model(transformers.AutoModelForCausalLM.from_pretrained(folder),
+                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    adapter = tmp_path / "run" / "adapter"
+    model.save_pretrained(adapter)
+    lines: list[str] = []
+    options = EvaluateOptions(str(adapter), taxonomy_base="empty", benchmarks=("knowledge-branch",))
+    report = evaluate(settings, options, lines.append)
+    assert any(line.startswith("base: ") and "-compared-q8_0.gguf" in line for line in lines)
+    assert any(line.startswith("candidate: ") and "adapter-" in line and line.split()[1].endswith(".gguf")
+               for line in lines)
+    knowledge = [r for r in report.answers if r["benchmark"] == "knowledge-branch"]
+    assert knowledge and all(r["base"]["answer"] == r["candidate"]["answer"] for r in knowledge)
+    assert report.uplift["points"] == 0
