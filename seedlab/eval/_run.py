@@ -310,7 +310,7 @@ def _chart(rows: list[dict[str, Any]], target: Path) -> None:
 def _opener(settings: Settings, options: EvaluateOptions) -> Opener:
     """Backends for each role. A PEFT adapter is merged into its base as a Q8_0 GGUF and the base is written
     through the same path (`write_compared`, as judge train and tao run compare), so the two differ only by the
-    adapter and both answer on llama.cpp: 62 s -> 28 s on Halvane's 46 questions (README). A base that is a Hugging
+    adapter and both answer on llama.cpp: 62 s -> 32 s on Halvane's 46 questions, 20 s once written (README). A base that is a Hugging
     Face folder has no GGUF path; then both run on transformers, again with the same weights and numerics."""
     from seedlab.backends import is_adapter, make_backend, resolve_model
 
@@ -336,7 +336,7 @@ def _opener(settings: Settings, options: EvaluateOptions) -> Opener:
 
 def _compared(settings: Settings, base: str, adapter: Path | None) -> Path:
     """`base`, or `adapter` merged into it, as the Q8_0 GGUF that comparisons use, written once: the merged file
-    beside the adapter (named for the base when it is not the one the adapter trained from), the base's under the
+    beside the adapter (named for the base it merged into), the base's under the
     models folder (named for its file's size and time, so a changed file is written again)."""
     from seedlab.backends import resolve_model
     from seedlab.train import write_compared
