@@ -310,8 +310,9 @@ def _chart(rows: list[dict[str, Any]], target: Path) -> None:
 def _opener(settings: Settings, options: EvaluateOptions) -> Opener:
     """Backends for each role. A PEFT adapter is merged into its base as a Q8_0 GGUF and the base is written
     through the same path (`write_compared`, as judge train and tao run compare), so the two differ only by the
-    adapter and both answer on llama.cpp: 62 s -> 32 s on Halvane's 46 questions, 20 s once written (README). A base that is a Hugging
-    Face folder has no GGUF path; then both run on transformers, again with the same weights and numerics."""
+    adapter and both answer on llama.cpp: 62 s -> 32 s on Halvane's 46 questions, 20 s once written (README). A
+    base that is a Hugging Face folder has no GGUF path; then both run on transformers, with the same weights and
+    numerics again."""
     from seedlab.backends import is_adapter, make_backend, resolve_model
 
     base = options.base or settings.config.model.default
