@@ -94,13 +94,13 @@ def with_overrides(settings: Any, overrides: dict[str, Any]) -> Any:
     return load_settings(home=settings.home)
 
 
-def dataset(name: str, root: Path, sdg: dict[str, Any]) -> tuple[Any, str, Path, float]:
+def dataset(name: str, root: Path, generation: dict[str, Any]) -> tuple[Any, str, Path, float]:
     """(settings, taxonomy base, knowledge.jsonl, generate minutes) of one document under these generation overrides,
     generated now or reused from an earlier call."""
     from seedlab.config import Home, load_settings
     from seedlab.sdg import GenerateOptions, generate
 
-    key = "-".join(f"{k.removeprefix('sdg.')}={v}" for k, v in sorted(sdg.items())) or "defaults"
+    key = "-".join(f"{k.removeprefix('sdg.')}={v}" for k, v in sorted(generation.items())) or "defaults"
     home_root = root / key
     done = home_root / f"{name}-md" / "bench-dataset.json"
     if done.is_file():
@@ -108,7 +108,7 @@ def dataset(name: str, root: Path, sdg: dict[str, Any]) -> tuple[Any, str, Path,
         settings = load_settings(home=Home.under(home_root / f"{name}-md"))
         return settings, saved["base"], Path(saved["knowledge"]), saved["generate_min"]
     settings, base, _words = setup(name, home_root, "md")
-    settings = with_overrides(settings, sdg)
+    settings = with_overrides(settings, generation)
     start = time.perf_counter()
     result = generate(settings, GenerateOptions(taxonomy_base=base))
     minutes = (time.perf_counter() - start) / 60
@@ -135,9 +135,10 @@ def run_one(name: str, config: str, seed: int, root: Path, extra: dict[str, Any]
 
     spec = CONFIGS[config]
     overrides = {**spec.get("config", {}), **extra}
-    sdg = {k: v for k, v in overrides.items() if k.startswith(GENERATION)}
-    settings, base, knowledge, generate_min = dataset(name, root, sdg)
-    settings = with_overrides(settings, {**{k: v for k, v in overrides.items() if k not in sdg}, "train.seed": seed})
+    generation = {k: v for k, v in overrides.items() if k.startswith(GENERATION)}
+    settings, base, knowledge, generate_min = dataset(name, root, generation)
+    settings = with_overrides(settings, {**{k: v for k, v in overrides.items() if k not in generation},
+                                         "train.seed": seed})
     data = root / "data" / f"{name}-{config}-{seed}.jsonl"
     data.parent.mkdir(parents=True, exist_ok=True)
     samples = filtered(knowledge, spec.get("sources", list(SOURCES)), data, spec.get("unmask"))
