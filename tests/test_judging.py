@@ -92,27 +92,33 @@ def test_a_judge_reference_falls_back_to_eval_judge_then_the_teacher() -> None:
     assert judge_ref(settings, "given.gguf") == "given.gguf"
 
 
-def test_an_adapter_judge_is_merged_once_into_a_gguf_beside_it(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import seedlab.train
+def test_an_adapter_judge_is_merged_into_a_gguf_beside_it_once_and_again_when_retrained(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import seedlab.train._export
 
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text("{}")
-    merged: list[Path] = []
+    weights = adapter / "adapter_model.safetensors"
+    weights.write_text("weights")
+    merged: list[tuple[Path, Path | None]] = []
 
-    def convert(_settings: object, source: Path, to: str, quantize: str, output: Path) -> Path:
-        assert (source, to, quantize) == (adapter, "gguf", "q8_0")
-        merged.append(output)
-        output.write_text("gguf")
-        return output
+    def write_compared(_settings: object, _model: str, target: Path, source: Path | None = None) -> Path:
+        merged.append((target, source))
+        target.write_text("gguf")
+        return target
 
-    monkeypatch.setattr(seedlab.train, "convert", convert)
+    monkeypatch.setattr(seedlab.train._export, "write_compared", write_compared)
     lines: list[str] = []
     first = judge_model(load_settings(), str(adapter), lines.append)
-    assert first == str(tmp_path / "adapter-merged-q8_0.gguf") and merged == [Path(first)]
+    assert first == str(tmp_path / "adapter-merged-q8_0.gguf") and merged == [(Path(first), adapter)]
     assert "merging" in lines[0]
     assert judge_model(load_settings(), str(adapter)) == first and len(merged) == 1  # kept, not merged again
+    later = Path(first).stat().st_mtime + 10
+    os.utime(weights, (later, later))  # trained again after the merge
+    assert judge_model(load_settings(), str(adapter)) == first and len(merged) == 2
     assert judge_identity(load_settings(), str(adapter))["adapter"] == str(adapter)
 
 

@@ -309,47 +309,29 @@ def _chart(rows: list[dict[str, Any]], target: Path) -> None:
 
 def _opener(settings: Settings, options: EvaluateOptions) -> Opener:
     """Backends for each role. A PEFT adapter is merged into its base as a Q8_0 GGUF and the base is written
-    through the same path (`write_compared`, as judge train and tao run compare), so the two differ only by the
-    adapter and both answer on llama.cpp: 62 s -> 32 s on Halvane's 46 questions, 20 s once written (README). A
-    base that is a Hugging Face folder has no GGUF path; then both run on transformers, with the same weights and
-    numerics again."""
+    through the same path (`merged_file`, `compared_base`; judge train and tao run compare the same way), so the
+    two differ only by the adapter and both answer on llama.cpp: 62 s -> 32 s on Halvane's 46 questions, 20 s
+    once written (README). A base that is a Hugging Face folder has no GGUF path; then both run on transformers,
+    with the same weights and numerics again."""
     from seedlab.backends import is_adapter, make_backend, resolve_model
+    from seedlab.train import compared_base, merged_file
 
     base = options.base or settings.config.model.default
     candidate = Path(options.candidate)
     adapter = candidate if is_adapter(candidate) else None
-    for reference in (base, options.judge) if adapter else (base, options.candidate, options.judge):
+    for reference in (options.candidate, options.judge):
         if reference and not is_adapter(reference):
             resolve_model(reference, settings.models_path)  # a wrong name fails now, not after minutes of answers
-    on_gguf = adapter is not None and resolve_model(base, settings.models_path).format == "gguf"
+    on_gguf = resolve_model(base, settings.models_path).format == "gguf"
 
     def open_backend(role: str) -> Any:
         if role == "judge":
             return open_judge(settings, options.judge)
         if adapter is not None and on_gguf:
-            return make_backend(settings, str(_compared(settings, base, adapter if role == "candidate" else None)))
+            model = merged_file(settings, adapter, base) if role == "candidate" else compared_base(settings, base)
+            return make_backend(settings, str(model))
         if adapter is not None:
             return make_backend(settings, base, adapter=adapter if role == "candidate" else None, hf=True)
         return make_backend(settings, base if role == "base" else options.candidate)
 
     return open_backend
-
-
-def _compared(settings: Settings, base: str, adapter: Path | None) -> Path:
-    """`base`, or `adapter` merged into it, as the Q8_0 GGUF that comparisons use, written once: the merged file
-    beside the adapter (named for the base it merged into), the base's under the
-    models folder (named for its file's size and time, so a changed file is written again)."""
-    from seedlab.backends import resolve_model
-    from seedlab.train import write_compared
-
-    ref = resolve_model(base, settings.models_path)
-    if adapter is not None:
-        target = adapter.parent / f"{adapter.name}-{ref.path.stem}-compared-q8_0.gguf"
-    else:
-        stat = ref.path.stat()
-        name = f"{ref.path.stem}-{stat.st_size}-{int(stat.st_mtime)}-compared-q8_0.gguf"
-        target = settings.models_path / "compared" / name
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_compared(settings, base, target, adapter)
-    return target

@@ -298,19 +298,15 @@ def judge_ref(settings: Settings, given: str | None = None) -> str:
 
 def judge_model(settings: Settings, given: str | None = None, echo: Callable[[str], None] | None = None) -> str:
     """The model file a judge reference runs as. Judges answer under constrained decoding on llama.cpp, so a PEFT
-    adapter folder is merged into a q8_0 GGUF beside it once (`<adapter>-merged-q8_0.gguf`) and that file judges."""
+    adapter folder is merged into a q8_0 GGUF beside it (`merged_file`: once, and again when retrained) and that
+    file judges."""
     ref = judge_ref(settings, given)
     if not is_adapter(ref):
         return ref
     adapter = Path(ref)
-    merged = adapter.parent / f"{adapter.name}-merged-q8_0.gguf"
-    if not merged.is_file():
-        from seedlab.train import convert
+    from seedlab.train import merged_file
 
-        if echo:
-            echo(f"merging {adapter} into {merged} (judges decode constrained verdicts on llama.cpp)")
-        convert(settings, adapter, "gguf", "q8_0", output=merged)
-    return str(merged)
+    return str(merged_file(settings, adapter, echo=echo))
 
 
 def judge_identity(settings: Settings, given: str | None = None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,36 @@ def write_compared(settings: Settings, model: str, target: Path, adapter: Path |
     if adapter is None:
         return requantize(settings, model, target, COMPARED)
     return convert(settings, adapter, "gguf", COMPARED, model=model, output=target)
+
+
+def merged_file(settings: Settings, adapter: Path, model: str | None = None,
+                echo: Callable[[str], None] | None = None) -> Path:
+    """`adapter` merged into `model` (default: the model it was trained from) as the q8_0 GGUF that judges and
+    comparisons load on llama.cpp, written beside the adapter once and again when its weights are newer than the
+    file: `<adapter>-merged-q8_0.gguf` (what `model convert` writes by default), or
+    `<adapter>-<model file>-merged-q8_0.gguf` when `model` is another file than the one it was trained from."""
+    own = resolve_model(_trained_on(adapter) or settings.config.model.default, settings.models_path)
+    base = resolve_model(model, settings.models_path) if model else own
+    suffix = "" if base.path == own.path else f"-{base.path.stem}"
+    target = adapter.parent / f"{adapter.name}{suffix}-merged-{COMPARED}.gguf"
+    weights = [p for p in (adapter / "adapter_model.safetensors", adapter / "model.safetensors") if p.is_file()]
+    if not target.is_file() or any(p.stat().st_mtime > target.stat().st_mtime for p in weights):
+        if echo:
+            echo(f"merging {adapter} into {target}")
+        write_compared(settings, str(base.path), target, adapter)
+    return target
+
+
+def compared_base(settings: Settings, model: str) -> Path:
+    """`model` written as `merged_file` writes an adapter, with no update, once: under the models folder, named
+    for the file's size and time so that a changed file is written again."""
+    ref = resolve_model(model, settings.models_path)
+    stat = ref.path.stat()
+    target = settings.models_path / "compared" / f"{ref.path.stem}-{stat.st_size}-{int(stat.st_mtime)}-{COMPARED}.gguf"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        requantize(settings, str(ref.path), target, COMPARED)
+    return target
 
 
 def requantize(settings: Settings, model: str, target: Path, quantize: str = "q8_0") -> Path:
