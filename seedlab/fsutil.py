@@ -34,6 +34,22 @@ WRITE_ERRORS = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceede
                 errno.EROFS: "read-only file system", errno.EACCES: "permission denied", errno.EPERM: "not permitted"}
 
 
+FULL_DISK_BYTES = 1 << 20  # a write that failed with less free than this under its folder failed for want of space
+
+
+def disk_full_error(folder: Path) -> OSError | None:
+    """ENOSPC naming `folder` when a write there just failed for want of space, else None. torch, safetensors and
+    llama.cpp report a full disk as errors of their own (or a bare return code); this turns it back into what it
+    is, so the CLI names the place in one line. Call it before deleting the partial file, which holds the space."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    return OSError(errno.ENOSPC, "No space left on device", str(folder)) if free < FULL_DISK_BYTES else None
+
+
 def write_error_message(exc: OSError) -> str | None:
     """One line for a write that failed because of where it writes (full disk, read-only, no permission)."""
     if exc.errno not in WRITE_ERRORS:

@@ -118,3 +118,26 @@ def test_training_on_a_full_disk_keeps_its_last_checkpoint_and_resumes(tmp_path:
         assert_same_losses(resumed, unbroken)
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.mark.integration
+def test_model_conversions_on_a_full_disk_say_so_and_leave_no_partial_file(tmp_path: Path) -> None:
+    """llama.cpp's quantizer answers a full disk with a bare return code, and the GGUF writer with its own error:
+    both come out as ENOSPC naming the folder (the CLI's one line), and the half-written file gives back its space."""
+    from seedlab.backends import DEFAULT_MODEL, llama_file, resolve_model
+    from seedlab.train import requantize
+
+    settings = settings_on()
+    disk = tmp_path / "disk"
+    mount(disk, "size=8m")  # the default model's Q8_0 copy is ~145 MB
+    try:
+        ref = resolve_model(DEFAULT_MODEL, settings.models_path)
+        with pytest.raises(OSError) as quantizer:
+            llama_file(ref, disk, "q8_0")
+        with pytest.raises(OSError) as writer:
+            requantize(settings, DEFAULT_MODEL, disk / "compared.gguf")
+        for failed in (quantizer, writer):
+            assert failed.value.errno == errno.ENOSPC and failed.value.filename.startswith(str(disk))
+        assert not [p for p in disk.rglob("*") if p.is_file() and p.suffix in (".partial", ".gguf")]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

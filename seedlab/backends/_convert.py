@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from seedlab.backends._models import REGISTRY, ModelError, ModelRef, file_sha256, hf_cache_dir
+from seedlab.fsutil import disk_full_error
 
 # llama.cpp's file types (enum llama_ftype) that `llama_cpp.weights` may name.
 WEIGHT_TYPES = {"q8_0": 7, "f16": 1, "bf16": 32}
@@ -49,13 +50,20 @@ def hf_copy(ref: ModelRef, cache: Path) -> Path:
     model.load_state_dict(loaded.state_dict())
     if loaded.generation_config is not None:
         model.generation_config = loaded.generation_config
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    config_path = staging / "config.json"
-    data = json.loads(config_path.read_text())
-    data.pop("quantization_config", None)
-    config_path.write_text(json.dumps(data, indent=2))
-    (staging / "seedlab-source.json").write_text(json.dumps({"gguf": str(ref.path), "name": ref.name}))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        config_path = staging / "config.json"
+        data = json.loads(config_path.read_text())
+        data.pop("quantization_config", None)
+        config_path.write_text(json.dumps(data, indent=2))
+        (staging / "seedlab-source.json").write_text(json.dumps({"gguf": str(ref.path), "name": ref.name}))
+    except Exception as exc:
+        full = disk_full_error(target.parent)  # safetensors reports a full disk as an error of its own
+        shutil.rmtree(staging, ignore_errors=True)  # a half-written copy gives its space back
+        if full:
+            raise full from exc
+        raise
     staging.rename(target)  # whole or not at all
     return target
 
@@ -102,7 +110,10 @@ def _requantize(source: Path, target: Path, file_type: int) -> None:
     with contextlib.redirect_stderr(io.StringIO()):  # the quantizer logs every tensor
         code = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), ctypes.byref(params))
     if code != 0 or not partial.is_file():
+        full = disk_full_error(target.parent)  # llama.cpp says only "code 1" when the disk fills
         partial.unlink(missing_ok=True)
+        if full:
+            raise full
         raise ModelError(f"llama.cpp could not convert {source} to another weight type (code {code}); "
                          "set llama_cpp.weights: as-is to load the file as it is")
     partial.replace(target)

@@ -7,6 +7,7 @@ with the base's metadata (tokenizer, chat template, hyper-parameters). No torch 
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any
 from seedlab.backends import ModelRef, resolve_model
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
-from seedlab.fsutil import read_json_object
+from seedlab.fsutil import disk_full_error, read_json_object
 
 QUANTIZE = {"f16": 1, "q8_0": 7}  # name -> general.file_type (llama.cpp's MOSTLY_F16, MOSTLY_Q8_0)
 
@@ -144,7 +145,6 @@ def _full_weights(folder: Path) -> dict[str, Any]:
 def _write_gguf(base: Path, updates: dict[str, Any], target: Path, quantize: str, replace: bool = False) -> None:
     """The base GGUF with `updates` added to its tensors (or, with `replace`, put in their place)."""
     import gguf
-    import numpy as np
 
     reader = gguf.GGUFReader(base)
     arch = str(reader.fields["general.architecture"].contents())
@@ -156,7 +156,33 @@ def _write_gguf(base: Path, updates: dict[str, Any], target: Path, quantize: str
         if gguf_name is None:
             raise SeedlabError(f"the adapter changes {module}, which has no GGUF counterpart in {arch}")
         by_gguf[gguf_name + ".weight"] = _to_gguf_layout(module, update, reader, arch)
+    unmatched = set(by_gguf) - {tensor.name for tensor in reader.tensors}
+    if unmatched:
+        raise SeedlabError(f"{base}: {len(unmatched)} adapter tensors match no tensor of the base GGUF")
+    # The gguf writer checks the room for each tensor and fails with an OSError of no errno: check the whole first
+    # (1-D tensors stay float32 and are a rounding error here).
+    needed = sum(int(t.n_elements) for t in reader.tensors) * (34 / 32 if quantize == "q8_0" else 2)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.disk_usage(target.parent).free < needed:
+        raise OSError(errno.ENOSPC, f"No space left on device ({needed / 1e6:.0f} MB needed)", str(target.parent))
     staging = target.with_name(target.name + ".partial")
+    try:
+        _write_tensors(reader, by_gguf, staging, arch, quantize, replace)
+    except Exception as exc:
+        full = disk_full_error(target.parent)
+        staging.unlink(missing_ok=True)  # a half-written file gives its space back
+        if full:
+            raise full from exc
+        raise
+    staging.replace(target)
+
+
+def _write_tensors(reader: Any, by_gguf: dict[str, Any], staging: Path, arch: str, quantize: str,
+                   replace: bool) -> None:
+    """The base's metadata and tensors, with the updates applied, into `staging`."""
+    import gguf
+    import numpy as np
+
     writer = gguf.GGUFWriter(staging, arch)
     for key, field in reader.fields.items():
         if key.startswith("GGUF.") or key == "general.architecture":
@@ -164,12 +190,10 @@ def _write_gguf(base: Path, updates: dict[str, Any], target: Path, quantize: str
         value = QUANTIZE[quantize] if key == "general.file_type" else field.contents()
         sub_type = field.types[1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
         writer.add_key_value(key, value, field.types[0], sub_type=sub_type)
-    applied = 0
     for tensor in reader.tensors:
         weight = gguf.quants.dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
         if tensor.name in by_gguf:
             weight = by_gguf[tensor.name] if replace else weight + by_gguf[tensor.name]
-            applied += 1
         if weight.ndim == 1:
             writer.add_tensor(tensor.name, weight)  # norms stay float32, as llama.cpp expects
         elif quantize == "q8_0" and weight.shape[-1] % 32 == 0:  # q8_0 packs rows in blocks of 32
@@ -177,13 +201,10 @@ def _write_gguf(base: Path, updates: dict[str, Any], target: Path, quantize: str
                               raw_dtype=gguf.GGMLQuantizationType.Q8_0)
         else:
             writer.add_tensor(tensor.name, weight.astype(np.float16))
-    if applied != len(by_gguf):
-        raise SeedlabError(f"{base}: {len(by_gguf) - applied} adapter tensors match no tensor of the base GGUF")
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    staging.replace(target)
 
 
 def _arch_enum(arch: str) -> Any:

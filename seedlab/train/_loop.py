@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import random
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seedlab.fsutil import disk_full_error
 from seedlab.train._data import Example, collate, epoch_order
 from seedlab.train._dist import ALONE, Ranks, accumulating, barrier, gathered, reduce_sum, scatter, sharded, unwrap
 from seedlab.train._losses import next_token_loss
@@ -160,9 +160,6 @@ def _epoch_means(losses: list[tuple[int, float]]) -> list[float]:
     return [sum(v) / len(v) for _, v in sorted(by_epoch.items())]
 
 
-FULL_DISK_BYTES = 1 << 20  # a checkpoint that failed with less free than this failed for want of space
-
-
 def _save(folder: Path, step: int, epoch: int, position: int, model: Any, optimizer: Any, scheduler: Any,
           weights: dict[str, Any] | None = None, optimizer_state: dict[str, Any] | None = None) -> None:
     """Adapter, optimiser, scheduler, RNG and data position, written beside and renamed into place. A sharded
@@ -186,11 +183,10 @@ def _save(folder: Path, step: int, epoch: int, position: int, model: Any, optimi
         (staging / "position.json").write_text(json.dumps({"step": step, "epoch": epoch, "position": position}))
     except BaseException as exc:
         # torch and safetensors report a full disk as their own errors; say what it is, so the CLI names it
-        full = (isinstance(exc, Exception) and not isinstance(exc, OSError)
-                and shutil.disk_usage(folder).free < FULL_DISK_BYTES)
+        full = disk_full_error(folder) if isinstance(exc, Exception) and not isinstance(exc, OSError) else None
         shutil.rmtree(staging, ignore_errors=True)  # the last whole checkpoint stays the newest
         if full:
-            raise OSError(errno.ENOSPC, "No space left on device", str(staging)) from exc
+            raise full from exc
         raise
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
