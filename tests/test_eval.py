@@ -69,6 +69,9 @@ def test_key_fact_score_counts_facts_stated_in_order() -> None:
     ("A is better.", None),
     ("[A]", None),
     ("", None),
+    ('{"evaluation": "[[A]] misses the point", "verdict": "[[B]]"}', "B"),  # the JSON verdict, not the quote
+    ('{"evaluation": "both fine", "verdict": "[[A]]"}', "A"),
+    ('{"evaluation": "[[A]] is better"}', None),  # JSON with no verdict field
 ])
 def test_pair_verdict_parsing(text: str, verdict: str | None) -> None:
     assert parse_pair_verdict(text) == verdict

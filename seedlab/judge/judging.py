@@ -59,8 +59,16 @@ def pair_request(prompt: str, a: str, b: str, temperature: float = 0.0, max_toke
 
 
 def parse_pair_verdict(text: str) -> str | None:
-    """"A" or "B" from a judge reply; None when it names both or neither."""
-    found = set(_VERDICT.findall(text))
+    """"A" or "B" from a judge reply: a JSON reply's `verdict` (its evaluation may quote [[A]] or [[B]] too), or
+    the one verdict a free-text reply names; None when a free-text reply names both or neither."""
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        found = set(_VERDICT.findall(str(data.get("verdict", ""))))
+    else:
+        found = set(_VERDICT.findall(text))
     return found.pop() if len(found) == 1 else None
 
 
