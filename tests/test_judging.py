@@ -122,6 +122,40 @@ def test_an_adapter_judge_is_merged_into_a_gguf_beside_it_once_and_again_when_re
     assert judge_identity(load_settings(), str(adapter))["adapter"] == str(adapter)
 
 
+def test_an_adapter_merged_into_another_base_is_named_for_it(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against another base than the one it trained from (`model evaluate --base`), the merged file says which, so
+    the two merges never stand in for each other; the trained-from one keeps `model convert`'s name."""
+    import json
+
+    import seedlab.train._export
+    from seedlab.train import merged_file
+
+    trained_from, other = tmp_path / "small.gguf", tmp_path / "other.gguf"
+    for model in (trained_from, other):
+        model.write_bytes(b"GGUF" + bytes(60))
+    run = tmp_path / "run"
+    adapter = run / "adapter"
+    adapter.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"options": {"model": str(trained_from)}}))
+    written: list[tuple[str, Path]] = []
+
+    def write_compared(_settings: object, model: str, target: Path, _adapter: Path | None = None) -> Path:
+        written.append((model, target))
+        target.write_text("gguf")
+        return target
+
+    monkeypatch.setattr(seedlab.train._export, "write_compared", write_compared)
+    settings = load_settings()
+    assert merged_file(settings, adapter) == run / "adapter-merged-q8_0.gguf"
+    assert merged_file(settings, adapter, str(trained_from)) == run / "adapter-merged-q8_0.gguf"
+    assert merged_file(settings, adapter, str(other)) == run / "adapter-other-merged-q8_0.gguf"
+    assert written == [(str(trained_from), run / "adapter-merged-q8_0.gguf"),
+                       (str(other), run / "adapter-other-merged-q8_0.gguf")]
+    trained_from.unlink()  # the model it trained from is gone: a given base still merges
+    assert merged_file(settings, adapter, str(other)) == run / "adapter-other-merged-q8_0.gguf"
+
+
 def test_a_judge_that_names_no_model_is_a_clear_error(tmp_path: Path) -> None:
     from seedlab.backends import ModelError
 

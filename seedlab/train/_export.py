@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from seedlab.backends import ModelRef, resolve_model
+from seedlab.backends import ModelError, ModelRef, resolve_model
 from seedlab.config import Settings
 from seedlab.errors import SeedlabError
 from seedlab.fsutil import disk_full_error, read_json_object
@@ -69,9 +69,13 @@ def merged_file(settings: Settings, adapter: Path, model: str | None = None,
     comparisons load on llama.cpp, written beside the adapter once and again when its weights are newer than the
     file: `<adapter>-merged-q8_0.gguf` (what `model convert` writes by default), or
     `<adapter>-<model file>-merged-q8_0.gguf` when `model` is another file than the one it was trained from."""
-    own = resolve_model(_trained_on(adapter) or settings.config.model.default, settings.models_path)
-    base = resolve_model(model, settings.models_path) if model else own
-    suffix = "" if base.path == own.path else f"-{base.path.stem}"
+    trained = _trained_on(adapter) or settings.config.model.default
+    base = resolve_model(model or trained, settings.models_path)
+    try:
+        own = base if not model else resolve_model(trained, settings.models_path)
+    except ModelError:  # the model it was trained from is gone: then `model` is another one
+        own = None
+    suffix = "" if own is not None and base.path == own.path else f"-{base.path.stem}"
     target = adapter.parent / f"{adapter.name}{suffix}-merged-{COMPARED}.gguf"
     weights = [p for p in (adapter / "adapter_model.safetensors", adapter / "model.safetensors") if p.is_file()]
     if not target.is_file() or any(p.stat().st_mtime > target.stat().st_mtime for p in weights):
